@@ -1,0 +1,26 @@
+"""The EasyOmnimatte V3 node pack: thin nodes over ``omnimatte_core``."""
+
+from typing_extensions import override
+
+from comfy_api.latest import ComfyExtension, io
+
+from .model_folders import register_model_folder
+from .text_embeds import OmnimatteLoadTextEmbeds, OmnimatteSaveTextEmbeds
+
+NODE_CLASSES: list[type[io.ComfyNode]] = [
+    OmnimatteSaveTextEmbeds,
+    OmnimatteLoadTextEmbeds,
+]
+
+
+class EasyOmnimatteExtension(ComfyExtension):
+    @override
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return list(NODE_CLASSES)
+
+
+async def comfy_entrypoint() -> EasyOmnimatteExtension:
+    return EasyOmnimatteExtension()
+
+
+__all__ = ["comfy_entrypoint", "register_model_folder", "NODE_CLASSES"]

@@ -1,0 +1,26 @@
+"""Model folders the pack reads from, registered with ComfyUI's ``folder_paths``."""
+
+import os
+
+import folder_paths
+
+EXPERTS_FOLDER = "omnimatte"
+TEXT_EMBEDS_FOLDER = "omnimatte_text_embeds"
+SAFETENSORS_ONLY = {".safetensors"}
+
+
+def _register(folder_name: str) -> None:
+    """Add ``models/<folder_name>`` without dropping paths a user already configured.
+
+    A key created by ``add_model_folder_path`` starts with no extensions, which
+    matches every file; we list only ``.safetensors`` (no pickled weights).
+    """
+    default_path = os.path.join(folder_paths.models_dir, folder_name)
+    folder_paths.add_model_folder_path(folder_name, default_path)
+    paths, _extensions = folder_paths.folder_names_and_paths[folder_name]
+    folder_paths.folder_names_and_paths[folder_name] = (paths, set(SAFETENSORS_ONLY))
+
+
+def register_model_folder() -> None:
+    _register(EXPERTS_FOLDER)
+    _register(TEXT_EMBEDS_FOLDER)

@@ -1,0 +1,115 @@
+"""Session-wide harness: the real ComfyUI host, tiny models, graph runner and server."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from harness import host
+
+COMFY_PATH = host.find_comfyui()
+
+
+def pytest_configure(config):
+    if COMFY_PATH is None:
+        pytest.exit(host.NO_HOST_MESSAGE, returncode=3)
+    host.import_comfy(COMFY_PATH)
+
+
+def pytest_report_header(config):
+    if COMFY_PATH is not None:
+        import torch
+
+        return (f"ComfyUI {host.comfyui_version(COMFY_PATH)} at {COMFY_PATH}; torch {torch.__version__}; "
+                f"threads {torch.get_num_threads()}")
+
+
+@pytest.fixture(scope="session")
+def comfy_path() -> Path:
+    return COMFY_PATH
+
+
+@pytest.fixture(scope="session")
+def comfy_dirs(tmp_path_factory) -> Path:
+    """Point ComfyUI's model, input, output and temp folders at a session temp dir."""
+    import folder_paths
+
+    root = tmp_path_factory.mktemp("comfy")
+    for sub in ("input", "output", "temp", "user"):
+        (root / sub).mkdir()
+    folder_paths.set_input_directory(str(root / "input"))
+    folder_paths.set_output_directory(str(root / "output"))
+    folder_paths.set_temp_directory(str(root / "temp"))
+    for key in ("diffusion_models", "vae", "clip_vision", "text_encoders", "omnimatte", "omnimatte_text_embeds"):
+        (root / "models" / key).mkdir(parents=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def pack(comfy_dirs):
+    """The pack as ComfyUI loads it (core extra nodes too), plus the test capture node."""
+    from harness.executor import load_nodes
+    import folder_paths
+
+    module = load_nodes(host.PACK_DIR)
+    for key in ("diffusion_models", "vae", "clip_vision", "text_encoders", "omnimatte", "omnimatte_text_embeds"):
+        folder_paths.add_model_folder_path(key, str(comfy_dirs / "models" / key), is_default=True)
+    return module
+
+
+@pytest.fixture(scope="session")
+def runner(pack):
+    from harness.executor import GraphRunner
+
+    return GraphRunner()
+
+
+@pytest.fixture(scope="session")
+def tiny_files(comfy_dirs) -> dict[str, Path]:
+    """Seeded tiny model files in the session's model folders (names as a user would see them)."""
+    from harness import tiny_models as tm
+
+    models = comfy_dirs / "models"
+    return {
+        "i2v": tm.write_wan(models / "diffusion_models" / "tiny_wan_i2v.safetensors", tm.TinyWanSpec(i2v=True), seed=1),
+        "t2v": tm.write_wan(models / "diffusion_models" / "tiny_wan_t2v.safetensors", tm.TinyWanSpec(i2v=False), seed=2),
+        "vae": tm.write_vae(models / "vae" / "tiny_wan_vae.safetensors", seed=3),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_i2v(tiny_files):
+    from harness import tiny_models as tm
+
+    return tm.load_wan(tiny_files["i2v"])
+
+
+@pytest.fixture(scope="session")
+def tiny_t2v(tiny_files):
+    from harness import tiny_models as tm
+
+    return tm.load_wan(tiny_files["t2v"])
+
+
+@pytest.fixture(scope="session")
+def tiny_vae(tiny_files):
+    from harness import tiny_models as tm
+
+    return tm.load_vae(tiny_files["vae"])
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory, tiny_files):
+    """The real ComfyUI server with this pack in its custom_nodes; stopped by PID at the end."""
+    from harness.server import ComfyServer
+
+    base = tmp_path_factory.mktemp("server")
+    server = ComfyServer(COMFY_PATH, host.PACK_DIR, base)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        logging.getLogger(__name__).info("ComfyUI server log: %s", server.log_path)

@@ -1,0 +1,1 @@
+"""Test harness: a real ComfyUI host, tiny Wan models built through its loaders."""

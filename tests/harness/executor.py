@@ -1,0 +1,106 @@
+"""Run API-format graphs in-process through ComfyUI's own validator and PromptExecutor."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+CAPTURE_NODE = "OmnimatteTestCapture"
+_captured: dict[str, Any] = {}
+
+
+class _ServerStub:
+    """What PromptExecutor reads from the server (DESIGN §2), recording every event."""
+
+    def __init__(self) -> None:
+        self.client_id = None
+        self.last_node_id = None
+        self.last_prompt_id = None
+        self.events: list[tuple[str, Any]] = []
+
+    def send_sync(self, event, data, sid=None) -> None:
+        self.events.append((event, data))
+
+
+def _capture_node_class():
+    """A test-only output node that keeps whatever reaches it, by its ``key`` widget."""
+    from comfy_api.latest import io
+
+    class OmnimatteTestCapture(io.ComfyNode):
+        @classmethod
+        def define_schema(cls):
+            return io.Schema(node_id=CAPTURE_NODE, category="testing", is_output_node=True,
+                             inputs=[io.AnyType.Input("value"), io.String.Input("key")], outputs=[])
+
+        @classmethod
+        def execute(cls, value, key):
+            _captured[key] = value
+            return io.NodeOutput()
+
+    return OmnimatteTestCapture
+
+
+def load_nodes(pack_dir) -> Any:
+    """Load core's extra nodes and this pack exactly as ComfyUI's startup does."""
+    import nodes
+
+    asyncio.run(nodes.init_builtin_extra_nodes())
+    ok = asyncio.run(nodes.load_custom_node(str(pack_dir)))
+    if not ok:
+        raise RuntimeError(f"ComfyUI failed to load the pack at {pack_dir}; see the log above")
+    capture = _capture_node_class()
+    nodes.NODE_CLASS_MAPPINGS[CAPTURE_NODE] = capture
+    import sys
+
+    return sys.modules[str(pack_dir).replace(".", "_x_")]
+
+
+@dataclass
+class GraphResult:
+    success: bool
+    outputs: dict[str, Any]
+    captured: dict[str, Any]
+    messages: list = field(default_factory=list)
+    events: list = field(default_factory=list)
+
+    def error_message(self) -> str:
+        for event, data in self.messages:
+            if event == "execution_error":
+                return f"{data.get('node_type')}: {data.get('exception_message')}"
+        return ""
+
+
+class GraphRunner:
+    """One PromptExecutor reused across graphs (ComfyUI's cache then works as in the app)."""
+
+    def __init__(self) -> None:
+        import execution
+
+        self.server = _ServerStub()
+        self.executor = execution.PromptExecutor(
+            self.server, cache_type=execution.CacheType.CLASSIC,
+            cache_args={"lru": 0, "ram": 0, "ram_inactive": 0})
+
+    def validate(self, prompt: dict) -> tuple:
+        import execution
+
+        return asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
+
+    def run(self, prompt: dict) -> GraphResult:
+        valid, error, outputs, node_errors = self.validate(prompt)
+        if not valid:
+            raise GraphInvalid(error, node_errors)
+        _captured.clear()
+        self.server.events.clear()
+        self.executor.execute(prompt, str(uuid.uuid4()), {}, outputs)
+        return GraphResult(self.executor.success, dict(self.executor.history_result.get("outputs", {})),
+                           dict(_captured), list(self.executor.status_messages), list(self.server.events))
+
+
+class GraphInvalid(Exception):
+    def __init__(self, error, node_errors):
+        super().__init__(f"{error}; node errors: {node_errors}")
+        self.error = error
+        self.node_errors = node_errors

@@ -1,0 +1,53 @@
+"""Find the ComfyUI host and import it as a library (CPU, explicit threads)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PACK_DIR = Path(__file__).resolve().parents[2]
+THREADS = int(os.environ.get("OMNIMATTE_TEST_THREADS", "1"))
+
+NO_HOST_MESSAGE = (
+    "EasyOmnimatte tests: no ComfyUI found. Point COMFYUI_PATH at a ComfyUI checkout "
+    "(the folder holding main.py), e.g. `export COMFYUI_PATH=/path/to/ComfyUI`, or install "
+    "this pack into ComfyUI/custom_nodes/, or put a checkout at ~/ComfyUI.")
+
+
+def find_comfyui() -> Path | None:
+    """$COMFYUI_PATH, else the ComfyUI this pack sits in, else ~/ComfyUI."""
+    if os.environ.get("COMFYUI_PATH"):
+        candidates = [Path(os.environ["COMFYUI_PATH"])]
+    else:
+        candidates = []
+        if PACK_DIR.parent.name == "custom_nodes":
+            candidates.append(PACK_DIR.parent.parent)
+        candidates.append(Path.home() / "ComfyUI")
+    for candidate in candidates:
+        if (candidate / "main.py").is_file() and (candidate / "comfy").is_dir():
+            return candidate.resolve()
+    return None
+
+
+def import_comfy(comfy_path: Path) -> None:
+    """Make ``comfy`` importable, on CPU when no CUDA device is present (DESIGN §2)."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    if str(comfy_path) not in sys.path:
+        sys.path.insert(0, str(comfy_path))
+    import comfy.cli_args
+
+    if not torch.cuda.is_available():
+        comfy.cli_args.args.cpu = True
+    import comfy.model_management  # noqa: F401  (device selection happens here)
+    import utils.extra_config  # noqa: F401  (main.py imports it before executing graphs)
+
+
+def comfyui_version(comfy_path: Path) -> str:
+    import re
+
+    text = (comfy_path / "comfyui_version.py").read_text()
+    match = re.search(r'__version__\s*=\s*"([^"]+)"', text)
+    return match.group(1) if match else "unknown"
