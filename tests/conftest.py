@@ -60,6 +60,18 @@ def pack(comfy_dirs):
 
 
 @pytest.fixture(scope="session")
+def core(pack):
+    """``omnimatte_core`` of the loaded pack, with its submodules imported."""
+    import importlib
+    import pkgutil
+
+    package = importlib.import_module(pack.__name__ + ".omnimatte_core")
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    return package
+
+
+@pytest.fixture(scope="session")
 def runner(pack):
     from harness.executor import GraphRunner
 
