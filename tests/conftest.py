@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import sys
+
 import pytest
 
-from harness import host
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # the pack root, last: scripts/ helpers
+from scripts import comfy_host as host  # noqa: E402
 
 COMFY_PATH = host.find_comfyui()
 
@@ -81,7 +84,7 @@ def runner(pack):
 @pytest.fixture(scope="session")
 def tiny_files(comfy_dirs) -> dict[str, Path]:
     """Seeded tiny model files in the session's model folders (names as a user would see them)."""
-    from harness import tiny_models as tm
+    from scripts import random_models as tm
 
     models = comfy_dirs / "models"
     return {
@@ -93,21 +96,21 @@ def tiny_files(comfy_dirs) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_i2v(tiny_files):
-    from harness import tiny_models as tm
+    from scripts import random_models as tm
 
     return tm.load_wan(tiny_files["i2v"])
 
 
 @pytest.fixture(scope="session")
 def tiny_t2v(tiny_files):
-    from harness import tiny_models as tm
+    from scripts import random_models as tm
 
     return tm.load_wan(tiny_files["t2v"])
 
 
 @pytest.fixture(scope="session")
 def tiny_vae(tiny_files):
-    from harness import tiny_models as tm
+    from scripts import random_models as tm
 
     return tm.load_vae(tiny_files["vae"])
 

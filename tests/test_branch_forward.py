@@ -7,7 +7,7 @@ import contextlib
 import pytest
 import torch
 
-from harness import tiny_models as tm
+from scripts import random_models as tm
 from harness.dense_reference import dense_forward
 
 TOL = 1e-5  # relative to the reference's largest magnitude (fp32, CPU)

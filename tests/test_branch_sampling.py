@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from harness import tiny_models as tm
+from scripts import random_models as tm
 
 
 def _conditioning(clip: bool = True):

@@ -1,4 +1,4 @@
-"""Tiny, seeded Wan 2.1 models written as ``.safetensors`` and loaded by ComfyUI's loaders.
+"""Seeded random Wan 2.1 models (tiny for tests, any size for benchmarks) written as ``.safetensors`` and loaded by ComfyUI's loaders.
 
 ComfyUI's layers skip weight init, so every tensor is filled here (seeded). Detection
 reads dims from the state dict: ``num_heads = dim // 128`` (dim must be a multiple of
@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+CACHE_DIR = Path.home() / ".cache" / "easy-omnimatte" / "test-models"
 TEXT_DIM = 4096  # umt5-xxl width; Wan detection fixes it
 CLIP_VISION_DIM = 1280  # CLIP-H penultimate width
 CLIP_VISION_TOKENS = 257
@@ -85,8 +86,27 @@ def vae_state_dict(seed: int, dim: int = 8) -> dict[str, torch.Tensor]:
     return {k: v.contiguous() for k, v in state.items()}
 
 
+def host_vae_dim() -> int:
+    """Width of the tiny VAE the host can load: v0.33 reads it from the file, v0.3.64 fixes 96."""
+    import inspect
+
+    import comfy.sd
+
+    return 8 if "decoder.head.0.gamma" in inspect.getsource(comfy.sd.VAE.__init__) else 96
+
+
 def write_vae(path: Path, seed: int) -> Path:
-    save_file(vae_state_dict(seed), str(path))
+    """A seeded Wan 2.1 VAE; the full-width one (old hosts) is made once and cached outside the checkout."""
+    dim = host_vae_dim()
+    if dim == 8:
+        save_file(vae_state_dict(seed, dim), str(path))
+        return path
+    cached = CACHE_DIR / f"wan21_vae_random_dim{dim}_seed{seed}.safetensors"
+    if not cached.exists():
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        save_file(vae_state_dict(seed, dim), str(cached) + ".part")
+        Path(str(cached) + ".part").rename(cached)
+    path.symlink_to(cached)
     return path
 
 

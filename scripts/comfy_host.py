@@ -1,4 +1,9 @@
-"""Find the ComfyUI host and import it as a library (CPU, explicit threads)."""
+"""Find the ComfyUI host and import it as a library (CPU when no GPU, explicit threads).
+
+Used by the tests, benchmarks and training scripts. ComfyUI's folder goes first on
+``sys.path`` (its ``nodes.py`` must win over this pack's ``nodes/``); the pack folder goes
+last so ``scripts``/``training`` stay importable.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,11 @@ import os
 import sys
 from pathlib import Path
 
-PACK_DIR = Path(__file__).resolve().parents[2]
+PACK_DIR = Path(__file__).resolve().parents[1]
 THREADS = int(os.environ.get("OMNIMATTE_TEST_THREADS", "1"))
 
 NO_HOST_MESSAGE = (
-    "EasyOmnimatte tests: no ComfyUI found. Point COMFYUI_PATH at a ComfyUI checkout "
+    "EasyOmnimatte: no ComfyUI found. Point COMFYUI_PATH at a ComfyUI checkout "
     "(the folder holding main.py), e.g. `export COMFYUI_PATH=/path/to/ComfyUI`, or install "
     "this pack into ComfyUI/custom_nodes/, or put a checkout at ~/ComfyUI.")
 
@@ -30,11 +35,18 @@ def find_comfyui() -> Path | None:
     return None
 
 
-def import_comfy(comfy_path: Path) -> None:
+def import_comfy(comfy_path: Path | None = None, threads: int | None = THREADS) -> Path:
     """Make ``comfy`` importable, on CPU when no CUDA device is present (DESIGN §2)."""
     import torch
 
-    torch.set_num_threads(THREADS)
+    comfy_path = comfy_path or find_comfyui()
+    if comfy_path is None:
+        raise SystemExit(NO_HOST_MESSAGE)
+    if threads:
+        torch.set_num_threads(threads)
+    for p in (str(PACK_DIR), ""):
+        while p in sys.path[:1]:  # a pack-root entry first would shadow ComfyUI's nodes.py
+            sys.path.append(sys.path.pop(0))
     if str(comfy_path) not in sys.path:
         sys.path.insert(0, str(comfy_path))
     import comfy.cli_args
@@ -43,6 +55,7 @@ def import_comfy(comfy_path: Path) -> None:
         comfy.cli_args.args.cpu = True
     import comfy.model_management  # noqa: F401  (device selection happens here)
     import utils.extra_config  # noqa: F401  (main.py imports it before executing graphs)
+    return comfy_path
 
 
 def comfyui_version(comfy_path: Path) -> str:
