@@ -41,6 +41,11 @@ MSG
   return 1
 }
 
+_omnimatte_pip() {
+  # this machine's pip config names local indexes that may be absent: drop those warnings only
+  "$OMNIMATTE_VENV/bin/python" -m pip "$@" 2> >(grep -v "^WARNING: Location '" >&2)
+}
+
 omnimatte_setup_venv() {
   local root="${OMNIMATTE_VENV_ROOT:-$HOME/.cache/easy-omnimatte/venvs}"
   local python="${OMNIMATTE_BASE_PYTHON:-python3}"
@@ -54,11 +59,12 @@ omnimatte_setup_venv() {
     rm -rf "$venv"
     mkdir -p "$root"
     "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip
+    OMNIMATTE_VENV="$venv"
+    _omnimatte_pip install -q --upgrade pip
     # torch first, pinned as a trio: the host's requirements then find it satisfied.
-    "$venv/bin/python" -m pip install -q $TORCH_TRIO
-    "$venv/bin/python" -m pip install -q $TORCH_TRIO -r "$COMFYUI_PATH/requirements.txt"
-    "$venv/bin/python" -m pip install -q $TORCH_TRIO -r "$OMNIMATTE_PACK_DIR/requirements.txt" \
+    _omnimatte_pip install -q $TORCH_TRIO
+    _omnimatte_pip install -q $TORCH_TRIO -r "$COMFYUI_PATH/requirements.txt"
+    _omnimatte_pip install -q $TORCH_TRIO -r "$OMNIMATTE_PACK_DIR/requirements.txt" \
         -r "$OMNIMATTE_PACK_DIR/requirements-dev.txt"
     touch "$venv/.complete"
   fi

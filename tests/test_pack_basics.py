@@ -1,0 +1,73 @@
+"""Pack-level behaviour inside a real ComfyUI: model folders, help pages, text embeddings."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import torch
+
+from scripts import random_models as tm
+
+PACK_DIR = Path(__file__).resolve().parents[1]
+
+
+def test_model_folders_are_safetensors_only_and_keep_user_paths(pack, tmp_path):
+    import folder_paths
+
+    user_dir = tmp_path / "my_experts"
+    user_dir.mkdir()
+    folder_paths.add_model_folder_path("omnimatte", str(user_dir))
+    pack.register_model_folder()  # registering again must not drop the user's path
+    for key in ("omnimatte", "omnimatte_text_embeds"):
+        paths, extensions = folder_paths.folder_names_and_paths[key]
+        assert extensions == {".safetensors"}
+        assert str(Path(folder_paths.models_dir) / key) in paths
+    assert str(user_dir) in folder_paths.get_folder_paths("omnimatte")
+    (user_dir / "e.safetensors").write_bytes(b"")
+    (user_dir / "e.pt").write_bytes(b"")
+    folder_paths.filename_list_cache.clear()
+    listed = folder_paths.get_filename_list("omnimatte")
+    assert "e.safetensors" in listed and "e.pt" not in listed
+
+
+def test_every_node_has_help_page_tooltips_and_category(pack):
+    extension = asyncio.run(pack.comfy_entrypoint())
+    for cls in asyncio.run(extension.get_node_list()):
+        schema = cls.GET_SCHEMA()
+        assert schema.category.startswith("EasyOmnimatte")
+        assert (PACK_DIR / "web" / "docs" / f"{schema.node_id}.md").is_file(), schema.node_id
+        for item in schema.inputs:
+            assert item.tooltip, f"{schema.node_id}.{item.id} has no tooltip"
+
+
+def _save_graph(name, overwrite=False):
+    return {"1": {"class_type": "OmnimatteLoadTextEmbeds", "inputs": {"embeds_name": name}},
+            "2": {"class_type": "OmnimatteTestCapture", "inputs": {"value": ["1", 0], "key": "cond"}}}
+
+
+def test_text_embeds_round_trip_through_the_executor(pack, runner, comfy_dirs):
+    import folder_paths
+
+    from harness.executor import GraphInvalid
+
+    cond = tm.text_conditioning(seed=4)
+    cond[0][1]["attention_mask"] = torch.ones(1, 16, dtype=torch.int64)
+    save = pack.nodes.text_embeds.OmnimatteSaveTextEmbeds
+    save.execute(cond, "beach/prompt", False)
+    with pytest.raises(ValueError, match="already exists"):
+        save.execute(cond, "beach/prompt", False)
+    with pytest.raises(ValueError, match="not a usable file name"):
+        save.execute(cond, "../escape", False)
+    folder_paths.filename_list_cache.clear()
+
+    result = runner.run(_save_graph("beach/prompt.safetensors"))
+    assert result.success, result.error_message()
+    loaded = result.captured["cond"]
+    assert torch.equal(loaded[0][0], cond[0][0])
+    assert loaded[0][1]["pooled_output"] is None
+    assert torch.equal(loaded[0][1]["attention_mask"], cond[0][1]["attention_mask"])
+
+    with pytest.raises(GraphInvalid):  # a name not in the folder is refused by ComfyUI's validator
+        runner.run(_save_graph("missing.safetensors"))
