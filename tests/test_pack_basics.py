@@ -71,3 +71,20 @@ def test_text_embeds_round_trip_through_the_executor(pack, runner, comfy_dirs):
 
     with pytest.raises(GraphInvalid):  # a name not in the folder is refused by ComfyUI's validator
         runner.run(_save_graph("missing.safetensors"))
+
+
+def test_pyproject_reads_through_comfyuis_parser_and_matches_requirements(comfy_path):
+    from comfy_config import config_parser
+
+    config = config_parser.extract_node_configuration(str(PACK_DIR))
+    assert config.project.name == "easy-omnimatte" and "comfyui" not in config.project.name.lower()
+    assert [int(p) for p in config.project.version.split(".")] and config.project.version.count(".") == 2
+    assert config.tool_comfy.publisher_id and config.tool_comfy.display_name and config.tool_comfy.icon
+    assert config.project.supported_comfyui_version.startswith(">=")
+    assert config.project.urls.repository
+    requirements = [line.split("#")[0].strip() for line in (PACK_DIR / "requirements.txt").read_text().splitlines()]
+    requirements = [r for r in requirements if r]
+    assert sorted(config.project.dependencies) == sorted(requirements)
+    assert not any(r.lower().startswith(("torch", "torchvision", "torchaudio")) for r in requirements)
+    ignored = (PACK_DIR / ".comfyignore").read_text().split()
+    assert "tests/" in ignored and "*.mp4" in ignored
