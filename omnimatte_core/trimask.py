@@ -1,0 +1,70 @@
+"""Casper's trimask and frame-count handling (DESIGN §3).
+
+Pixel trimask: 1 = object to remove (dilated), 0.5 = neutral background (may change:
+effects live here), 0 = other objects to keep. ComfyUI's ``WAN21.concat_cond`` computes
+``1 − mask`` itself, so the packed trimask is passed as ``concat_mask``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+REFERENCE_DILATION_PX = 11  # Casper's dilation at 480×832
+REFERENCE_AREA = 480 * 832
+
+
+def dilation_for_size(height: int, width: int, reference_px: int = REFERENCE_DILATION_PX) -> int:
+    """Scale the 11 px dilation with the working resolution (by the square root of the area)."""
+    return max(1, round(reference_px * math.sqrt(height * width / REFERENCE_AREA)))
+
+
+def binarize(mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """MASK [N, H, W] float → bool (1 = object)."""
+    return mask >= threshold
+
+
+def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
+    """Binary dilation of [N, H, W] bool by a (2p+1)² square."""
+    if pixels <= 0:
+        return mask
+    pooled = F.max_pool2d(mask.float().unsqueeze(1), kernel_size=2 * pixels + 1, stride=1, padding=pixels)
+    return pooled.squeeze(1) > 0.5
+
+
+def build_trimask(object_mask: torch.Tensor, keep_mask: torch.Tensor | None, dilation_px: int) -> torch.Tensor:
+    """bool [N, H, W] masks → float trimask [N, H, W] in {0, 0.5, 1}; the object wins overlaps."""
+    trimask = torch.full(object_mask.shape, 0.5)
+    if keep_mask is not None:
+        trimask[keep_mask] = 0.0
+    trimask[dilate(object_mask, dilation_px)] = 1.0
+    return trimask
+
+
+def padded_length(frames: int) -> int:
+    """Smallest 4n+1 ≥ frames (Wan's VAE compresses time by 4 after the first frame)."""
+    return 4 * math.ceil((frames - 1) / 4) + 1
+
+
+def mirror_pad_time(video: torch.Tensor, length: int) -> torch.Tensor:
+    """Pad [N, …] to ``length`` frames by reflecting in time (… N-2, N-1, N-2, …); never drops frames."""
+    n = video.shape[0]
+    if length < n:
+        raise ValueError(f"cannot pad {n} frames down to {length}")
+    if n == 1:
+        return video.expand(length, *video.shape[1:]).clone()
+    period = 2 * (n - 1)
+    t = torch.arange(length) % period
+    index = torch.where(t < n, t, period - t)
+    return video[index]
+
+
+def pack_trimask(trimask: torch.Tensor) -> torch.Tensor:
+    """[N=4k+1, H, W] → [1, 4, k+1, H, W]: frame 0 repeated to make 4(k+1) frames, grouped by 4."""
+    n, h, w = trimask.shape
+    if (n - 1) % 4:
+        raise ValueError(f"the trimask needs 4n+1 frames, got {n}")
+    frames = torch.cat((trimask[:1].expand(3, h, w), trimask), dim=0)  # [4(k+1), H, W]
+    return frames.reshape(-1, 4, h, w).movedim(1, 0).unsqueeze(0)
