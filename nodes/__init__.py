@@ -4,12 +4,15 @@ from typing_extensions import override
 
 from comfy_api.latest import ComfyExtension, io
 
+from .layers import CompositeLayers, RecoverForeground
 from .model_folders import register_model_folder
 from .text_embeds import OmnimatteLoadTextEmbeds, OmnimatteSaveTextEmbeds
 
 NODE_CLASSES: list[type[io.ComfyNode]] = [
     OmnimatteSaveTextEmbeds,
     OmnimatteLoadTextEmbeds,
+    RecoverForeground,
+    CompositeLayers,
 ]
 
 

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 CAPTURE_NODE = "OmnimatteTestCapture"
+SOURCE_NODE = "OmnimatteTestSource"
 _captured: dict[str, Any] = {}
+sources: dict[str, Any] = {}  # values that OmnimatteTestSource nodes emit, by key
 
 
 class _ServerStub:
@@ -25,7 +27,7 @@ class _ServerStub:
 
 
 def _capture_node_class():
-    """A test-only output node that keeps whatever reaches it, by its ``key`` widget."""
+    """Test-only nodes: a capture (output node keeping what reaches it) and a source of tensors."""
     from comfy_api.latest import io
 
     class OmnimatteTestCapture(io.ComfyNode):
@@ -39,7 +41,21 @@ def _capture_node_class():
             _captured[key] = value
             return io.NodeOutput()
 
-    return OmnimatteTestCapture
+    class OmnimatteTestSource(io.ComfyNode):
+        @classmethod
+        def define_schema(cls):
+            return io.Schema(node_id=SOURCE_NODE, category="testing", not_idempotent=True,
+                             inputs=[io.String.Input("key")], outputs=[io.AnyType.Output("value")])
+
+        @classmethod
+        def fingerprint_inputs(cls, key):
+            return float("nan")  # never equal to itself: ComfyUI re-runs the node every time
+
+        @classmethod
+        def execute(cls, key):
+            return io.NodeOutput(sources[key])
+
+    return OmnimatteTestCapture, OmnimatteTestSource
 
 
 def load_nodes(pack_dir) -> Any:
@@ -50,8 +66,9 @@ def load_nodes(pack_dir) -> Any:
     ok = asyncio.run(nodes.load_custom_node(str(pack_dir)))
     if not ok:
         raise RuntimeError(f"ComfyUI failed to load the pack at {pack_dir}; see the log above")
-    capture = _capture_node_class()
+    capture, source = _capture_node_class()
     nodes.NODE_CLASS_MAPPINGS[CAPTURE_NODE] = capture
+    nodes.NODE_CLASS_MAPPINGS[SOURCE_NODE] = source
     import sys
 
     return sys.modules[str(pack_dir).replace(".", "_x_")]
