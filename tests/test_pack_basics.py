@@ -69,8 +69,14 @@ def test_text_embeds_round_trip_through_the_executor(pack, runner, comfy_dirs):
     assert loaded[0][1]["pooled_output"] is None
     assert torch.equal(loaded[0][1]["attention_mask"], cond[0][1]["attention_mask"])
 
-    with pytest.raises(GraphInvalid):  # a name not in the folder is refused by ComfyUI's validator
-        runner.run(_save_graph("missing.safetensors"))
+    # a name not in the folder: ComfyUI's validator refuses it (v0.33); where the host lets it
+    # through (v0.3.64), the node itself must refuse it saying where to put the file
+    try:
+        result = runner.run(_save_graph("missing.safetensors"))
+    except GraphInvalid:
+        return
+    assert not result.success
+    assert "OmnimatteLoadTextEmbeds: 'missing.safetensors' is not in" in result.error_message()
 
 
 def test_pyproject_reads_through_comfyuis_parser_and_matches_requirements(comfy_path):

@@ -95,10 +95,14 @@ class GraphRunner:
     def __init__(self) -> None:
         import execution
 
+        import inspect
+
         self.server = _ServerStub()
-        self.executor = execution.PromptExecutor(
-            self.server, cache_type=execution.CacheType.CLASSIC,
-            cache_args={"lru": 0, "ram": 0, "ram_inactive": 0})
+        if "cache_args" in inspect.signature(execution.PromptExecutor.__init__).parameters:
+            cache = {"cache_args": {"lru": 0, "ram": 0, "ram_inactive": 0}}  # as main.py (v0.33)
+        else:
+            cache = {"cache_size": 0}  # v0.3.64
+        self.executor = execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC, **cache)
 
     def validate(self, prompt: dict) -> tuple:
         import execution
