@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -67,7 +68,8 @@ class BranchRuntime:
         self.schedule = schedule
         self.weights = weights
         self.active: Optional[_Slot] = None
-        self.history: list[tuple[float, str]] = []  # (σ, role) of each diffusion-model call
+        # (σ, role) of recent diffusion-model calls, for progress display and tests; bounded
+        self.history: deque[tuple[float, str]] = deque(maxlen=4096)
 
     # -- the DIFFUSION_MODEL wrapper -------------------------------------------------------
     def diffusion_model_wrapper(self, executor, x, timestep, context, *args, **kwargs):
