@@ -82,5 +82,3 @@ def _checked(tensor: torch.Tensor, what: str) -> torch.Tensor:
     if tensor.is_floating_point() and not torch.isfinite(tensor).all():
         raise ValueError(f"conditioning {what} contains NaN or Inf; re-encode the prompt.")
     return tensor
-
-

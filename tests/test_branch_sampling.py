@@ -107,11 +107,8 @@ def test_single_expert_serves_every_step(core, tiny_i2v, only):
     assert [r for _, r in core.patching.branch_runtime(patched).history] == [only] * 5
 
 
-def test_schedule_maths():
-    from importlib import import_module  # noqa: F401  (pure maths: plain values)
-
-    import sys
-    core_schedule = next(m for n, m in sys.modules.items() if n.endswith("omnimatte_core.schedule"))
+def test_schedule_maths(core):
+    core_schedule = core.schedule  # pure maths on plain values
     s = core_schedule.ExpertSchedule("E", "Q", 0.5)
     assert [s.expert_at(x) for x in (1.0, 0.51, 0.5, 0.2, 0.0)] == ["E", "E", "Q", "Q", "Q"]
     for bad in (-0.1, 1.5, float("nan")):
