@@ -1,0 +1,73 @@
+"""Resumable training state: LoRA factors + AdamW moments in ``.safetensors``, the rest in JSON.
+
+``DIR/step_000500.safetensors`` holds ``param.{i}``, ``adam.{i}.exp_avg``, ``adam.{i}.exp_avg_sq``
+and ``adam.{i}.step``; ``DIR/step_000500.json`` holds the step, parameter names, optimizer
+hyper-parameters and the run's settings. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+log = logging.getLogger(__name__)
+ADAM_KEYS = ("exp_avg", "exp_avg_sq", "step")
+
+
+def checkpoint_path(directory: Path, step: int) -> Path:
+    return directory / f"step_{step:06d}.safetensors"
+
+
+def save_checkpoint(directory: Path, step: int, params: list[torch.Tensor], names: list[str],
+                    optimizer: torch.optim.Optimizer, settings: dict, keep: int = 3) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"param.{i}": p.detach().float().cpu().contiguous() for i, p in enumerate(params)}
+    state = optimizer.state_dict()
+    for i, moments in state["state"].items():
+        for key in ADAM_KEYS:
+            if key in moments:
+                value = moments[key]
+                value = value if torch.is_tensor(value) else torch.tensor(float(value))
+                tensors[f"adam.{i}.{key}"] = value.detach().float().cpu().contiguous().reshape(value.shape)
+    groups = [{k: v for k, v in g.items() if k != "params"} | {"params": list(g["params"])} for g in state["param_groups"]]
+    path = checkpoint_path(directory, step)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), {"step": str(step)})
+    os.replace(tmp, path)
+    side = {"step": step, "names": names, "param_groups": groups, "settings": settings}
+    path.with_suffix(".json").write_text(json.dumps(side, indent=1, sort_keys=True, default=str))
+    for old in sorted(directory.glob("step_*.safetensors"))[:-keep] if keep > 0 else []:
+        old.unlink()
+        old.with_suffix(".json").unlink(missing_ok=True)
+    return path
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    found = [p for p in sorted(directory.glob("step_*.safetensors")) if p.with_suffix(".json").is_file()]
+    return found[-1] if found else None
+
+
+def load_checkpoint(path: Path, params: list[torch.nn.Parameter], names: list[str],
+                    optimizer: torch.optim.Optimizer) -> dict:
+    """Copy the saved factors into ``params`` and restore the optimizer; returns the JSON side."""
+    side = json.loads(path.with_suffix(".json").read_text())
+    if side["names"] != names:
+        raise ValueError(f"{path.name} was written for other LoRA factors ({len(side['names'])} tensors, first "
+                         f"{side['names'][:2]}) than this run has ({len(names)}, first {names[:2]}). Resume with the "
+                         "same --role, --rank and --blocks, or start a new --output folder")
+    tensors = load_file(str(path))
+    with torch.no_grad():
+        for i, p in enumerate(params):
+            p.copy_(tensors[f"param.{i}"].to(p.device, p.dtype))
+    state = {}
+    for i, p in enumerate(params):
+        if f"adam.{i}.exp_avg" in tensors:
+            state[i] = {k: tensors[f"adam.{i}.{k}"].to(p.device if k != "step" else "cpu") for k in ADAM_KEYS}
+    optimizer.load_state_dict({"state": state, "param_groups": side["param_groups"]})
+    log.info("resumed from %s (step %d)", path, side["step"])
+    return side

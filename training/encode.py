@@ -1,0 +1,52 @@
+"""Synthetic clips → what the branch forward needs: latents, packed trimask, features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from omnimatte_core.trimask import pack_trimask
+
+from .dataset import Clip
+from .features import ClipVisionFeatures, TextEmbeddings
+
+VAE_STRIDE = 8
+
+
+@dataclass
+class EncodedClip:
+    video_latent: torch.Tensor  # [1, 16, T, h, w] VAE space (concat_cond normalises it)
+    background: torch.Tensor  # [1, 16, T, h, w] model space (process_latent_in applied): bg row x0
+    alpha: torch.Tensor  # [1, 16, T, h, w] model space: alpha row x0
+    concat_mask: torch.Tensor  # [1, 4, T, h, w] packed trimask on the latent grid
+    context: torch.Tensor  # [1, L, 4096]
+    clip_fea: torch.Tensor  # [1, 257, 1280]
+
+
+def latent_trimask(trimask: torch.Tensor) -> torch.Tensor:
+    """Pixel trimask [4n+1, H, W] → [1, 4, n+1, H/8, W/8]: packed (frame 0 repeated), area-pooled."""
+    packed = pack_trimask(trimask)  # [1, 4, T, H, W]
+    _, c, t, h, w = packed.shape
+    pooled = F.avg_pool2d(packed.reshape(c * t, 1, h, w), VAE_STRIDE)
+    return pooled.reshape(1, c, t, h // VAE_STRIDE, w // VAE_STRIDE)
+
+
+def vae_encode(vae, frames: torch.Tensor) -> torch.Tensor:
+    """[N, H, W, 3] in [0, 1] → Wan latent [1, 16, T, h, w] (float32, CPU)."""
+    with torch.no_grad():
+        return vae.encode(frames[..., :3]).float().cpu()
+
+
+def encode_clip(clip: Clip, index: int, vae, latent_format, text: TextEmbeddings,
+                clip_vision: ClipVisionFeatures) -> EncodedClip:
+    """VAE-encode video, clean background and alpha (replicated to 3 channels), gather features."""
+    alpha_rgb = clip.gt_alpha[..., None].expand(-1, -1, -1, 3)
+    return EncodedClip(
+        video_latent=vae_encode(vae, clip.video),
+        background=latent_format.process_in(vae_encode(vae, clip.background)),
+        alpha=latent_format.process_in(vae_encode(vae, alpha_rgb)),
+        concat_mask=latent_trimask(clip.trimask),
+        context=text.tokens(clip.caption),
+        clip_fea=clip_vision.features(clip.video[0], index))

@@ -1,0 +1,295 @@
+"""``python -m training.train --role effect|quality ...``: train one expert (docs/training.md).
+
+The base Wan model and VAE load with ComfyUI's loaders; the expert is trained through the
+same dual-branch forward inference uses (``omnimatte_core.patching``); the result is one
+expert file in the format ``LoadOmnimatteExperts`` reads. Multi-GPU: ``torchrun
+--nproc_per_node=N -m training.train ...`` (DDP; rank 0 writes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from scripts import comfy_host
+
+from . import checkpoint as ckpt
+from .dataset import DataConfig, SyntheticClips
+from .distributed import DistInfo, barrier, global_indices, init_distributed, mean_across, shutdown
+from .sources import background_source, foreground_source
+
+log = logging.getLogger("training.train")
+VALIDATION_SEED_OFFSET = 1_000_000  # held-out clips use seed + this: never drawn for training
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--role", choices=("effect", "quality"), required=True)
+    p.add_argument("--model", required=True, help="base diffusion model (Casper Wan2.1-Fun-InP) .safetensors")
+    p.add_argument("--vae", required=True, help="Wan 2.1 VAE .safetensors")
+    p.add_argument("--text-embeds", required=True, help="cached text embedding file, or folder with captions.json")
+    p.add_argument("--clip-vision", required=True, help="clip_vision_h.safetensors, or random:SEED (smoke tests only)")
+    p.add_argument("--output", type=Path, required=True, help="run folder: checkpoints, logs, the expert file")
+    p.add_argument("--foregrounds", default="procedural", help="VideoMatte240K-style folder (fgr/, pha/) or 'procedural'")
+    p.add_argument("--backgrounds", default="procedural", help="folder of videos (+ NAME.txt captions) or 'procedural'")
+    p.add_argument("--height", type=int, default=480)
+    p.add_argument("--width", type=int, default=832)
+    p.add_argument("--frames", type=int, default=81, help="4n+1")
+    p.add_argument("--shadow-prob", type=float, default=0.8)
+    p.add_argument("--camera-prob", type=float, default=0.5)
+    p.add_argument("--rank", type=int, default=None, help="LoRA rank (effect 128, quality 64)")
+    p.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default = rank: scale 1)")
+    p.add_argument("--last-k", type=int, default=None,
+                   help="effect: LoRA on the last K blocks (default: a third of the blocks; pick K with analyze_blocks)")
+    p.add_argument("--iterations", type=int, default=8000)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--max-grad-norm", type=float, default=1.0, help="0 disables clipping")
+    p.add_argument("--batch", type=int, default=1, help="clips per process per micro-batch")
+    p.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--shift", type=float, default=5.0, help="timestep shift for σ sampling (Casper samples with 5)")
+    p.add_argument("--sigma-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 weights + autocast on CUDA, fp32 on CPU")
+    p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--checkpoint-every", type=int, default=500)
+    p.add_argument("--keep-checkpoints", type=int, default=3)
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output")
+    p.add_argument("--stop-after", type=int, default=None, help="leave after this many steps of this run "
+                   "(a checkpoint is written), e.g. to split a run into jobs")
+    p.add_argument("--val-every", type=int, default=500, help="0 disables validation")
+    p.add_argument("--val-clips", type=int, default=4)
+    p.add_argument("--val-steps", type=int, default=20)
+    p.add_argument("--name", default=None, help="expert file name (default ROLE_expert.safetensors)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    return p
+
+
+def _file_hash(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _load_vae(path: str):
+    import comfy.sd
+    import comfy.utils
+
+    sd, metadata = comfy.utils.load_torch_file(path, return_metadata=True)
+    vae = comfy.sd.VAE(sd=sd, metadata=metadata)
+    vae.throw_exception_if_invalid()
+    return vae
+
+
+class Trainer:
+    """Everything one process needs; :meth:`run` is the loop."""
+
+    def __init__(self, args: argparse.Namespace, info: DistInfo):
+        import comfy.model_management
+
+        from omnimatte_core.experts import ExpertInfo, ExpertRole, zero_lora_expert
+        from omnimatte_core.patching import base_signature
+
+        from .branch_model import attach_trainable_expert, load_base_model, with_shift
+        from .features import ClipVisionFeatures, TextEmbeddings
+
+        self.args, self.info = args, info
+        self.device = comfy.model_management.get_torch_device()
+        self.bf16 = args.precision == "bf16" or (args.precision == "auto" and self.device.type == "cuda")
+        base = load_base_model(args.model, torch.bfloat16 if self.bf16 else None)
+        self.vae = _load_vae(args.vae)
+        self.text = TextEmbeddings(args.text_embeds)
+        self.clip_vision = ClipVisionFeatures(args.clip_vision)
+        data = DataConfig(args.height, args.width, args.frames, args.seed, args.shadow_prob, args.camera_prob)
+        fg, bg = foreground_source(args.foregrounds), background_source(args.backgrounds)
+        self.text.check(bg.captions())
+        self.clips = SyntheticClips(data, fg, bg)
+        self.held_out_clips = SyntheticClips(DataConfig(**{**data.__dict__, "seed": args.seed + VALIDATION_SEED_OFFSET}),
+                                             fg, bg)
+
+        role = ExpertRole(args.role)
+        signature = base_signature(base)
+        rank = args.rank or (128 if role is ExpertRole.EFFECT else 64)
+        if role is ExpertRole.EFFECT:
+            k = args.last_k or math.ceil(signature.num_layers / 3)
+            if not 1 <= k <= signature.num_layers:
+                raise SystemExit(f"--last-k {k} is outside 1…{signature.num_layers} (the model's block count)")
+            blocks = list(range(signature.num_layers - k, signature.num_layers))
+        else:
+            blocks = list(range(signature.num_layers))
+        expert = zero_lora_expert(role, signature, rank, blocks, alpha=args.lora_alpha, seed=args.seed)
+        expert.info = ExpertInfo(expert.info.role, rank, expert.info.alpha, expert.info.blocks,
+                                 expert.info.attention_mask, signature, Path(args.model).name, _file_hash(args.model))
+        self.trainable = attach_trainable_expert(with_shift(base, args.shift), expert, args.gradient_checkpointing)
+        self.latent_format = self.trainable.patched.model.latent_format
+        self.params = self.trainable.parameters()
+        self.names = self.trainable.parameter_names()
+
+    # -- data ------------------------------------------------------------------------------
+    def encoded(self, clips: SyntheticClips, index: int):
+        from .encode import encode_clip
+
+        clip = clips.clip(index)
+        return clip, encode_clip(clip, index, self.vae, self.latent_format, self.text, self.clip_vision)
+
+    def batch(self, indices: list[int]):
+        from .objective import draw_sigma_and_noise, flow_batch
+
+        encoded, sigmas, noises = [], [], []
+        for index in indices:
+            _, e = self.encoded(self.clips, index)
+            sigma, noise = draw_sigma_and_noise(self.args.seed, index, tuple(e.alpha.shape[1:]), self.args.shift,
+                                                tuple(self.args.sigma_range))
+            encoded.append(e)
+            sigmas.append(sigma)
+            noises.append(noise)
+        return flow_batch(encoded, sigmas, noises)
+
+    # -- loop ------------------------------------------------------------------------------
+    def settings(self) -> dict:
+        a = self.args
+        return {"role": a.role, "iterations": a.iterations, "lr": a.lr, "weight_decay": a.weight_decay,
+                "batch": a.batch, "accumulation": a.accumulation, "world": self.info.world, "shift": a.shift,
+                "sigma_range": list(a.sigma_range), "seed": a.seed, "height": a.height, "width": a.width,
+                "frames": a.frames, "foregrounds": a.foregrounds, "backgrounds": a.backgrounds,
+                "shadow_prob": a.shadow_prob, "camera_prob": a.camera_prob, "bf16": self.bf16,
+                "max_grad_norm": a.max_grad_norm, "rank": self.trainable.template.info.rank,
+                "blocks": list(self.trainable.template.info.blocks)}
+
+    def run(self) -> Path | None:
+        from .branch_model import load_for_training, transformer_options
+
+        a, info = self.args, self.info
+        load_for_training(self.trainable)
+        optimizer = torch.optim.AdamW(self.params, lr=a.lr, weight_decay=a.weight_decay)
+        ckpt_dir = a.output / "checkpoints"
+        step = 0
+        if a.resume:
+            latest = ckpt.latest_checkpoint(ckpt_dir)
+            if latest is None:
+                raise SystemExit(f"--resume: no checkpoint in {ckpt_dir}; start without --resume")
+            step = ckpt.load_checkpoint(latest, self.params, self.names, optimizer)["step"]
+        module = _LossModule(self.trainable)
+        if info.world > 1:
+            module = torch.nn.parallel.DistributedDataParallel(module)
+        options = transformer_options(self.trainable.patched)
+        autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if self.bf16 and self.device.type == "cuda" \
+            else contextlib.nullcontext
+        if info.is_main:
+            a.output.mkdir(parents=True, exist_ok=True)
+            (a.output / "settings.json").write_text(json.dumps(self.settings(), indent=1))
+        stop = a.iterations if a.stop_after is None else min(a.iterations, step + a.stop_after)
+        bar = _progress(info.is_main and a.progress, step, a.iterations)
+        losses_log = a.output / "loss.jsonl"
+        loss_value = float("nan")
+        while step < stop:
+            load_for_training(self.trainable)  # back on the device if ComfyUI moved it (VAE, validation)
+            optimizer.zero_grad(set_to_none=True)
+            total = 0.0
+            started = time.perf_counter()
+            for micro in range(a.accumulation):
+                batch = self.batch(global_indices(step, micro, info, a.batch, a.accumulation)).to(self.device)
+                sync = contextlib.nullcontext() if info.world == 1 or micro == a.accumulation - 1 else module.no_sync()
+                with sync:
+                    with autocast():
+                        loss = module(batch, options)
+                    (loss / a.accumulation).backward()
+                total += float(loss.detach()) / a.accumulation
+            if a.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.params, a.max_grad_norm)
+            optimizer.step()
+            step += 1
+            loss_value = mean_across(total, info)
+            if info.is_main:
+                with losses_log.open("a") as f:
+                    f.write(json.dumps({"step": step, "loss": loss_value,
+                                        "seconds": round(time.perf_counter() - started, 4)}) + "\n")
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}")
+            if step % a.checkpoint_every == 0 or step == stop:
+                if info.is_main:
+                    ckpt.save_checkpoint(ckpt_dir, step, self.params, self.names, optimizer, self.settings(),
+                                         a.keep_checkpoints)
+                barrier(info)
+            if a.val_every and (step % a.val_every == 0 or step == a.iterations):
+                self.validate(step)
+        bar.close()
+        if step < a.iterations:
+            log.info("stopped at step %d of %d; continue with --resume", step, a.iterations)
+            return None
+        return self.write_expert(loss_value)
+
+    def validate(self, step: int) -> dict | None:
+        from .validate import HeldOut, evaluate
+
+        result = None
+        if self.info.is_main:
+            held = [HeldOut(*self.encoded(self.held_out_clips, i), i) for i in range(self.args.val_clips)]
+            result = {"step": step, **evaluate(self.trainable.patched, self.vae, held, self.args.val_steps,
+                                               self.args.seed)}
+            with (self.args.output / "validation.jsonl").open("a") as f:
+                f.write(json.dumps(result) + "\n")
+            log.info("validation at step %d: alpha MSE object %s, shadow %s", step, result["object_mse"],
+                     result["shadow_mse"])
+        barrier(self.info)
+        return result
+
+    def write_expert(self, final_loss: float) -> Path | None:
+        from omnimatte_core.expert_file import save_expert
+
+        path = None
+        if self.info.is_main:
+            training = {**self.settings(), "final_loss": final_loss}
+            path = self.args.output / (self.args.name or f"{self.args.role}_expert.safetensors")
+            save_expert(self.trainable.to_expert(training), path)
+            log.info("wrote %s", path)
+        barrier(self.info)
+        return path
+
+
+class _LossModule(torch.nn.Module):
+    """The trainable factors as a Module (what DDP wraps); the frozen Wan model is not a submodule."""
+
+    def __init__(self, trainable):
+        super().__init__()
+        self.weights = trainable.weights
+        self.trainable = trainable
+
+    def forward(self, batch, options):
+        from .objective import alpha_flow_loss
+
+        return alpha_flow_loss(self.trainable, batch, options)
+
+
+def _progress(enabled: bool, initial: int, total: int):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, disable=not enabled, desc="training", unit="step")
+
+
+def main(argv: list[str] | None = None) -> Path | None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    info = init_distributed()
+    comfy_host.import_comfy(threads=args.threads)
+    try:
+        return Trainer(args, info).run()
+    finally:
+        shutdown(info)
+
+
+if __name__ == "__main__":
+    main()
