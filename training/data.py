@@ -10,10 +10,10 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from .dataset import DataConfig, SyntheticClips
+from . import common
+from .dataset import SyntheticClips
 from .sources import background_source, foreground_source
 
 log = logging.getLogger("training.data")
@@ -46,23 +46,14 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.data", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preview", type=Path, required=True, help="PNG file to write")
-    p.add_argument("--foregrounds", default="procedural", help="VideoMatte240K-style folder or 'procedural'")
-    p.add_argument("--backgrounds", default="procedural", help="folder of videos (+ .txt captions) or 'procedural'")
-    p.add_argument("--seed", type=int, default=0)
+    common.add_data_args(p, shadow_prob=1.0, size=(128, 224, 9))
     p.add_argument("--clips", type=int, default=4, help="rows (clip indices 0 … clips-1)")
-    p.add_argument("--height", type=int, default=128)
-    p.add_argument("--width", type=int, default=224)
-    p.add_argument("--frames", type=int, default=9)
-    p.add_argument("--shadow-prob", type=float, default=1.0)
-    p.add_argument("--camera-prob", type=float, default=0.5)
     return p
 
 
 def main(argv: list[str] | None = None) -> Path:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
-    config = DataConfig(args.height, args.width, args.frames, args.seed, args.shadow_prob, args.camera_prob)
-    clips = SyntheticClips(config, foreground_source(args.foregrounds), background_source(args.backgrounds))
+    args = common.start_cli(parser(), argv, comfy=False)
+    clips = SyntheticClips(common.data_config(args), foreground_source(args.foregrounds), background_source(args.backgrounds))
     args.preview.parent.mkdir(parents=True, exist_ok=True)
     preview_grid(clips, list(range(args.clips))).save(args.preview)
     log.info("wrote %s (%d clips, seed %d)", args.preview, args.clips, args.seed)

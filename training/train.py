@@ -19,33 +19,20 @@ from pathlib import Path
 
 import torch
 
-from scripts import comfy_host
-
 from . import checkpoint as ckpt
-from .dataset import DataConfig, SyntheticClips
+from . import common
 from .distributed import DistInfo, barrier, global_indices, init_distributed, mean_across, shutdown
-from .sources import background_source, foreground_source
 
 log = logging.getLogger("training.train")
-VALIDATION_SEED_OFFSET = 1_000_000  # held-out clips use seed + this: never drawn for training
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--role", choices=("effect", "quality"), required=True)
-    p.add_argument("--model", required=True, help="base diffusion model (Casper Wan2.1-Fun-InP) .safetensors")
-    p.add_argument("--vae", required=True, help="Wan 2.1 VAE .safetensors")
-    p.add_argument("--text-embeds", required=True, help="cached text embedding file, or folder with captions.json")
-    p.add_argument("--clip-vision", required=True, help="clip_vision_h.safetensors, or random:SEED (smoke tests only)")
+    common.add_model_args(p)
     p.add_argument("--output", type=Path, required=True, help="run folder: checkpoints, logs, the expert file")
-    p.add_argument("--foregrounds", default="procedural", help="VideoMatte240K-style folder (fgr/, pha/) or 'procedural'")
-    p.add_argument("--backgrounds", default="procedural", help="folder of videos (+ NAME.txt captions) or 'procedural'")
-    p.add_argument("--height", type=int, default=480)
-    p.add_argument("--width", type=int, default=832)
-    p.add_argument("--frames", type=int, default=81, help="4n+1")
-    p.add_argument("--shadow-prob", type=float, default=0.8)
-    p.add_argument("--camera-prob", type=float, default=0.5)
+    common.add_data_args(p)
     p.add_argument("--rank", type=int, default=None, help="LoRA rank (effect 128, quality 64)")
     p.add_argument("--lora-alpha", type=float, default=None, help="LoRA alpha (default = rank: scale 1)")
     p.add_argument("--last-k", type=int, default=None,
@@ -56,9 +43,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-grad-norm", type=float, default=1.0, help="0 disables clipping")
     p.add_argument("--batch", type=int, default=1, help="clips per process per micro-batch")
     p.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
-    p.add_argument("--shift", type=float, default=5.0, help="timestep shift for σ sampling (Casper samples with 5)")
     p.add_argument("--sigma-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto: bf16 weights + autocast on CUDA, fp32 on CPU")
     p.add_argument("--gradient-checkpointing", action=argparse.BooleanOptionalAction, default=True)
@@ -71,7 +56,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--val-clips", type=int, default=4)
     p.add_argument("--val-steps", type=int, default=20)
     p.add_argument("--name", default=None, help="expert file name (default ROLE_expert.safetensors)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     return p
 
@@ -84,42 +68,19 @@ def _file_hash(path: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _load_vae(path: str):
-    import comfy.sd
-    import comfy.utils
-
-    sd, metadata = comfy.utils.load_torch_file(path, return_metadata=True)
-    vae = comfy.sd.VAE(sd=sd, metadata=metadata)
-    vae.throw_exception_if_invalid()
-    return vae
-
-
 class Trainer:
     """Everything one process needs; :meth:`run` is the loop."""
 
     def __init__(self, args: argparse.Namespace, info: DistInfo):
-        import comfy.model_management
-
         from omnimatte_core.experts import ExpertInfo, ExpertRole, zero_lora_expert
         from omnimatte_core.patching import base_signature
 
-        from .branch_model import attach_trainable_expert, load_base_model, with_shift
-        from .features import ClipVisionFeatures, TextEmbeddings
+        from .branch_model import attach_trainable_expert
 
         self.args, self.info = args, info
-        self.device = comfy.model_management.get_torch_device()
-        self.bf16 = args.precision == "bf16" or (args.precision == "auto" and self.device.type == "cuda")
-        base = load_base_model(args.model, torch.bfloat16 if self.bf16 else None)
-        self.vae = _load_vae(args.vae)
-        self.text = TextEmbeddings(args.text_embeds)
-        self.clip_vision = ClipVisionFeatures(args.clip_vision)
-        data = DataConfig(args.height, args.width, args.frames, args.seed, args.shadow_prob, args.camera_prob)
-        fg, bg = foreground_source(args.foregrounds), background_source(args.backgrounds)
-        self.text.check(bg.captions())
-        self.clips = SyntheticClips(data, fg, bg)
-        self.held_out_clips = SyntheticClips(DataConfig(**{**data.__dict__, "seed": args.seed + VALIDATION_SEED_OFFSET}),
-                                             fg, bg)
-
+        self.inputs = common.load_inputs(args, args.precision)
+        self.device, self.bf16, self.vae = self.inputs.device, self.inputs.bf16, self.inputs.vae
+        base = self.inputs.base
         role = ExpertRole(args.role)
         signature = base_signature(base)
         rank = args.rank or (128 if role is ExpertRole.EFFECT else 64)
@@ -133,24 +94,17 @@ class Trainer:
         expert = zero_lora_expert(role, signature, rank, blocks, alpha=args.lora_alpha, seed=args.seed)
         expert.info = ExpertInfo(expert.info.role, rank, expert.info.alpha, expert.info.blocks,
                                  expert.info.attention_mask, signature, Path(args.model).name, _file_hash(args.model))
-        self.trainable = attach_trainable_expert(with_shift(base, args.shift), expert, args.gradient_checkpointing)
-        self.latent_format = self.trainable.patched.model.latent_format
+        self.trainable = attach_trainable_expert(base, expert, args.gradient_checkpointing)
         self.params = self.trainable.parameters()
         self.names = self.trainable.parameter_names()
 
     # -- data ------------------------------------------------------------------------------
-    def encoded(self, clips: SyntheticClips, index: int):
-        from .encode import encode_clip
-
-        clip = clips.clip(index)
-        return clip, encode_clip(clip, index, self.vae, self.latent_format, self.text, self.clip_vision)
-
     def batch(self, indices: list[int]):
         from .objective import draw_sigma_and_noise, flow_batch
 
         encoded, sigmas, noises = [], [], []
         for index in indices:
-            _, e = self.encoded(self.clips, index)
+            _, e = common.encoded_clip(self.inputs, self.inputs.clips, index)
             sigma, noise = draw_sigma_and_noise(self.args.seed, index, tuple(e.alpha.shape[1:]), self.args.shift,
                                                 tuple(self.args.sigma_range))
             encoded.append(e)
@@ -237,7 +191,8 @@ class Trainer:
 
         result = None
         if self.info.is_main:
-            held = [HeldOut(*self.encoded(self.held_out_clips, i), i) for i in range(self.args.val_clips)]
+            held = [HeldOut(*common.encoded_clip(self.inputs, self.inputs.held_out, i), i)
+                    for i in range(self.args.val_clips)]
             result = {"step": step, **evaluate(self.trainable.patched, self.vae, held, self.args.val_steps,
                                                self.args.seed)}
             with (self.args.output / "validation.jsonl").open("a") as f:
@@ -281,10 +236,8 @@ def _progress(enabled: bool, initial: int, total: int):
 
 
 def main(argv: list[str] | None = None) -> Path | None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
-    info = init_distributed()
-    comfy_host.import_comfy(threads=args.threads)
+    info = init_distributed()  # before ComfyUI picks its device
+    args = common.start_cli(parser(), argv)
     try:
         return Trainer(args, info).run()
     finally:

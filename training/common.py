@@ -1,0 +1,101 @@
+"""CLI plumbing shared by train, analyze_blocks and sweep_tau: model/data arguments and loading."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, replace
+
+import torch
+
+from .dataset import DataConfig, SyntheticClips
+from .sources import background_source, foreground_source
+
+HELD_OUT_SEED_OFFSET = 1_000_000  # validation/analysis clips use seed + this: never drawn for training
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="base diffusion model (Casper Wan2.1-Fun-InP) .safetensors")
+    p.add_argument("--vae", required=True, help="Wan 2.1 VAE .safetensors")
+    p.add_argument("--text-embeds", required=True, help="cached text embedding file, or folder with captions.json")
+    p.add_argument("--clip-vision", required=True, help="clip_vision_h.safetensors, or random:SEED (smoke tests only)")
+    p.add_argument("--shift", type=float, default=5.0, help="timestep shift (Casper samples with 5)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+
+
+def add_data_args(p: argparse.ArgumentParser, shadow_prob: float = 0.8, camera_prob: float = 0.5,
+                  size: tuple[int, int, int] = (480, 832, 81)) -> None:
+    """Data source and clip-shape options; ``size`` is the default (height, width, frames)."""
+    p.add_argument("--foregrounds", default="procedural", help="VideoMatte240K-style folder (fgr/, pha/) or 'procedural'")
+    p.add_argument("--backgrounds", default="procedural", help="folder of videos (+ NAME.txt captions) or 'procedural'")
+    p.add_argument("--height", type=int, default=size[0])
+    p.add_argument("--width", type=int, default=size[1])
+    p.add_argument("--frames", type=int, default=size[2], help="4n+1")
+    p.add_argument("--shadow-prob", type=float, default=shadow_prob)
+    p.add_argument("--camera-prob", type=float, default=camera_prob)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def start_cli(p: argparse.ArgumentParser, argv: list[str] | None, comfy: bool = True) -> argparse.Namespace:
+    """Logging, arguments, and (if ``comfy``) ComfyUI imported as a library with the thread count."""
+    from scripts import comfy_host
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = p.parse_args(argv)
+    if comfy:
+        comfy_host.import_comfy(threads=args.threads)
+    return args
+
+
+def data_config(args: argparse.Namespace) -> DataConfig:
+    return DataConfig(args.height, args.width, args.frames, args.seed, args.shadow_prob, args.camera_prob)
+
+
+@dataclass
+class Inputs:
+    base: object  # ModelPatcher with the shift applied
+    vae: object
+    text: object  # features.TextEmbeddings
+    clip_vision: object  # features.ClipVisionFeatures
+    clips: SyntheticClips  # training stream (seed)
+    held_out: SyntheticClips  # seed + HELD_OUT_SEED_OFFSET
+    bf16: bool
+    device: torch.device
+
+
+def load_vae(path: str):
+    """A VAE as ``VAELoader`` builds it."""
+    import comfy.sd
+    import comfy.utils
+
+    sd, metadata = comfy.utils.load_torch_file(path, return_metadata=True)
+    vae = comfy.sd.VAE(sd=sd, metadata=metadata)
+    vae.throw_exception_if_invalid()
+    return vae
+
+
+def load_inputs(args: argparse.Namespace, precision: str = "auto") -> Inputs:
+    """Base model (ComfyUI loader, shift applied), VAE, features and the synthetic clip streams."""
+    import comfy.model_management
+
+    from .branch_model import load_base_model, with_shift
+    from .features import ClipVisionFeatures, TextEmbeddings
+
+    device = comfy.model_management.get_torch_device()
+    bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    base = with_shift(load_base_model(args.model, torch.bfloat16 if bf16 else None), args.shift)
+    text = TextEmbeddings(args.text_embeds)
+    data = data_config(args)
+    fg, bg = foreground_source(args.foregrounds), background_source(args.backgrounds)
+    text.check(bg.captions())
+    return Inputs(base, load_vae(args.vae), text, ClipVisionFeatures(args.clip_vision), SyntheticClips(data, fg, bg),
+                  SyntheticClips(replace(data, seed=args.seed + HELD_OUT_SEED_OFFSET), fg, bg), bf16, device)
+
+
+def encoded_clip(inputs: Inputs, clips: SyntheticClips, index: int):
+    """(Clip, EncodedClip) for ``clips.clip(index)``."""
+    from .encode import encode_clip
+
+    clip = clips.clip(index)
+    return clip, encode_clip(clip, index, inputs.vae, inputs.base.model.latent_format, inputs.text,
+                             inputs.clip_vision)
