@@ -133,10 +133,13 @@ def _checkpoint_injection(runtime):
 
 
 def load_for_training(trainable: TrainableExpert) -> None:
-    """Put the Wan model and the LoRA factors on the compute device (a no-op when they are there)."""
+    """Put the Wan model and the LoRA factors on the compute device (a no-op when they are there).
+
+    Backpropagating also needs ``comfy.model_management.in_training = True`` (else the default
+    RoPE op has no backward, DESIGN §2); the training loop sets it for its duration.
+    """
     import comfy.model_management
 
-    comfy.model_management.in_training = True  # else the default RoPE op has no backward (DESIGN §2)
     patched = trainable.patched
     comfy.model_management.load_models_gpu([patched] + patched.get_nested_additional_models(), force_full_load=True)
 

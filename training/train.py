@@ -112,6 +112,23 @@ class Trainer:
             noises.append(noise)
         return flow_batch(encoded, sigmas, noises)
 
+    def held_out_loss(self, clips: int, sigmas: tuple[float, ...] = (0.25, 0.5, 0.75)) -> float:
+        """Flow loss on held-out clips at fixed σ with fixed noise (comparable across steps and runs)."""
+        from .common import HELD_OUT_SEED_OFFSET
+        from .branch_model import load_for_training
+        from .objective import alpha_flow_loss, draw_sigma_and_noise, flow_batch
+
+        load_for_training(self.trainable)
+        encoded = [common.encoded_clip(self.inputs, self.inputs.held_out, i)[1] for i in range(clips)]
+        seed = self.args.seed + HELD_OUT_SEED_OFFSET
+        noises = [draw_sigma_and_noise(seed, i, tuple(e.alpha.shape[1:]), 1.0)[1] for i, e in enumerate(encoded)]
+        total = 0.0
+        with torch.no_grad():
+            for sigma in sigmas:
+                batch = flow_batch(encoded, [torch.tensor(sigma)] * clips, noises).to(self.device)
+                total += float(alpha_flow_loss(self.trainable, batch))
+        return total / len(sigmas)
+
     # -- loop ------------------------------------------------------------------------------
     def settings(self) -> dict:
         a = self.args
@@ -124,6 +141,16 @@ class Trainer:
                 "blocks": list(self.trainable.template.info.blocks)}
 
     def run(self) -> Path | None:
+        import comfy.model_management
+
+        previous = comfy.model_management.in_training
+        comfy.model_management.in_training = True  # else the default RoPE op has no backward (DESIGN §2)
+        try:
+            return self._run()
+        finally:
+            comfy.model_management.in_training = previous
+
+    def _run(self) -> Path | None:
         from .branch_model import load_for_training, transformer_options
 
         a, info = self.args, self.info
@@ -193,12 +220,12 @@ class Trainer:
         if self.info.is_main:
             held = [HeldOut(*common.encoded_clip(self.inputs, self.inputs.held_out, i), i)
                     for i in range(self.args.val_clips)]
-            result = {"step": step, **evaluate(self.trainable.patched, self.vae, held, self.args.val_steps,
-                                               self.args.seed)}
+            result = {"step": step, "flow_loss": self.held_out_loss(self.args.val_clips),
+                      **evaluate(self.trainable.patched, self.vae, held, self.args.val_steps, self.args.seed)}
             with (self.args.output / "validation.jsonl").open("a") as f:
                 f.write(json.dumps(result) + "\n")
-            log.info("validation at step %d: alpha MSE object %s, shadow %s", step, result["object_mse"],
-                     result["shadow_mse"])
+            log.info("validation at step %d: held-out flow loss %.4f, alpha MSE object %s, shadow %s", step,
+                     result["flow_loss"], result["object_mse"], result["shadow_mse"])
         barrier(self.info)
         return result
 
