@@ -56,11 +56,13 @@ def load_checkpoint(path: Path, params: list[torch.nn.Parameter], names: list[st
                     optimizer: torch.optim.Optimizer) -> dict:
     """Copy the saved factors into ``params`` and restore the optimizer; returns the JSON side."""
     side = json.loads(path.with_suffix(".json").read_text())
-    if side["names"] != names:
-        raise ValueError(f"{path.name} was written for other LoRA factors ({len(side['names'])} tensors, first "
-                         f"{side['names'][:2]}) than this run has ({len(names)}, first {names[:2]}). Resume with the "
-                         "same --role, --rank and --blocks, or start a new --output folder")
     tensors = load_file(str(path))
+    saved_shapes = [tuple(tensors[f"param.{i}"].shape) for i in range(len(side["names"]))]
+    if side["names"] != names or saved_shapes != [tuple(p.shape) for p in params]:
+        raise ValueError(f"{path.name} was written for other LoRA factors ({len(side['names'])} tensors, first "
+                         f"{side['names'][:1]} {saved_shapes[:1]}) than this run has ({len(names)}, first {names[:1]} "
+                         f"{[tuple(p.shape) for p in params[:1]]}). Resume with the same --role, --rank and --last-k, "
+                         "or start a new --output folder")
     with torch.no_grad():
         for i, p in enumerate(params):
             p.copy_(tensors[f"param.{i}"].to(p.device, p.dtype))

@@ -1,0 +1,173 @@
+"""training.train on a tiny Wan: loss goes down, the base stays frozen, the expert file samples,
+gradient checkpointing is exact, resume continues, and a 2-process gloo run matches one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from scripts import random_models as tm
+
+PACK_DIR = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def run_files(pack, tiny_files, tmp_path_factory) -> dict:
+    """Tiny model files + a cached text embedding (``pack`` first: ComfyUI's ``nodes`` must be imported)."""
+    from omnimatte_core.text_embeds import save_conditioning
+
+    folder = tmp_path_factory.mktemp("train")
+    text = save_conditioning(tm.text_conditioning(31), folder / "text.safetensors")
+    return {"model": tiny_files["i2v"], "vae": tiny_files["vae"], "text": text, "dir": folder}
+
+
+def _argv(files: dict, out: Path, *extra: str) -> list[str]:
+    return ["--role", "effect", "--model", str(files["model"]), "--vae", str(files["vae"]), "--text-embeds",
+            str(files["text"]), "--clip-vision", "random:0", "--output", str(out), "--height", "32", "--width", "48",
+            "--frames", "5", "--rank", "8", "--last-k", "2", "--threads", "1", "--no-progress", "--val-every", "0",
+            *extra]
+
+
+def _trainer(files: dict, out: Path, *extra: str):
+    from training import train
+    from training.distributed import DistInfo
+
+    return train.Trainer(train.parser().parse_args(_argv(files, out, *extra)), DistInfo())
+
+
+@pytest.fixture(scope="module")
+def trained(run_files) -> dict:
+    out = run_files["dir"] / "run"
+    trainer = _trainer(run_files, out, "--iterations", "30", "--val-every", "15", "--val-clips", "1",
+                       "--val-steps", "2", "--no-gradient-checkpointing")
+    wan = trainer.inputs.base.model.diffusion_model
+    base_before = {k: v.clone() for k, v in wan.state_dict().items()}
+    before = trainer.held_out_loss(2)
+    path = trainer.run()
+    after = trainer.held_out_loss(2)
+    frozen = all(torch.equal(v, base_before[k]) for k, v in wan.state_dict().items())
+    return {"path": path, "before": before, "after": after, "frozen": frozen, "out": out}
+
+
+def test_training_lowers_held_out_loss_and_keeps_base_frozen(trained):
+    assert trained["after"] < 0.9 * trained["before"], trained
+    assert trained["frozen"], "the base Wan weights changed"
+    lines = [json.loads(x) for x in (trained["out"] / "loss.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines] == list(range(1, 31))
+    validation = [json.loads(x) for x in (trained["out"] / "validation.jsonl").read_text().splitlines()]
+    assert [v["step"] for v in validation] == [15, 30]
+    for v in validation:
+        assert v["object_mse"] is not None and v["flow_loss"] > 0 and "shadow_mse" in v
+    assert validation[1]["flow_loss"] < validation[0]["flow_loss"] * 1.05
+
+
+def test_expert_file_loads_and_samples_in_the_branch_sampler(core, tiny_i2v, trained, run_files):
+    import comfy.sample
+
+    from training import common, validate
+
+    expert = core.expert_file.load_expert(trained["path"])
+    info = expert.info
+    assert (info.role.value, info.rank, info.blocks, info.attention_mask.value) == ("effect", 8, (2, 3), "B")
+    assert info.training["iterations"] == 30 and info.base_model_name == Path(run_files["model"]).name
+    assert any(float(up.abs().max()) > 0 for _, up in expert.lora.values()), "LoRA up factors never trained"
+
+    trainer = _trainer(run_files, run_files["dir"] / "unused", "--iterations", "1")
+    _, encoded = common.encoded_clip(trainer.inputs, trainer.inputs.held_out, 0)
+    positive = validate.conditioning(encoded)
+    latent = torch.zeros(2, *encoded.video_latent.shape[1:])
+    noise = comfy.sample.prepare_noise(latent, 3)
+
+    def sample(model):
+        return comfy.sample.sample(model, noise, 3, 1.0, "euler", "simple", positive, positive, latent,
+                                   disable_pbar=True, seed=3)
+
+    base = core.patching.base_signature(tiny_i2v)
+    zero = core.experts.zero_lora_expert("effect", base, rank=8, blocks=[2, 3])
+    trained_out = sample(core.patching.apply_branch_experts(tiny_i2v, expert, None))
+    zero_out = sample(core.patching.apply_branch_experts(tiny_i2v, zero, None))
+    stock = sample(tiny_i2v)
+    assert torch.isfinite(trained_out).all()
+    assert torch.allclose(trained_out[0], stock[0], atol=1e-4, rtol=1e-4), "background row left the frozen path"
+    assert not torch.allclose(trained_out[1], zero_out[1], atol=1e-4), "the trained expert changes nothing"
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(run_files):
+    import comfy.model_management as mm
+
+    from training.branch_model import load_for_training
+    from training.objective import alpha_flow_loss
+
+    grads = []
+    for flag in ("--no-gradient-checkpointing", "--gradient-checkpointing"):
+        trainer = _trainer(run_files, run_files["dir"] / "ckpt", "--iterations", "1", flag)
+        gen = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for p in trainer.params:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.05)  # non-zero up: every factor gets gradient
+        batch = trainer.batch([0, 1])
+        load_for_training(trainer.trainable)
+        blocks = trainer.trainable.patched.model.diffusion_model.blocks
+        assert ("forward" in blocks[0].__dict__) == (flag == "--gradient-checkpointing")
+        previous, mm.in_training = mm.in_training, True
+        try:
+            alpha_flow_loss(trainer.trainable, batch).backward()
+        finally:
+            mm.in_training = previous
+        grads.append([p.grad.clone() for p in trainer.params])
+    for plain, checkpointed in zip(*grads):
+        assert torch.allclose(plain, checkpointed, rtol=1e-4, atol=1e-7)
+    assert all(float(g.abs().max()) > 0 for g in grads[0])
+
+
+def test_resume_continues_where_it_stopped(run_files):
+    from training import train
+
+    straight, split = run_files["dir"] / "straight", run_files["dir"] / "split"
+    a = train.main(_argv(run_files, straight, "--iterations", "4", "--checkpoint-every", "2"))
+    assert train.main(_argv(run_files, split, "--iterations", "4", "--checkpoint-every", "2",
+                            "--stop-after", "2")) is None
+    assert sorted(p.name for p in (split / "checkpoints").glob("*.safetensors")) == ["step_000002.safetensors"]
+    b = train.main(_argv(run_files, split, "--iterations", "4", "--checkpoint-every", "2", "--resume"))
+    ta, tb = load_file(str(a)), load_file(str(b))
+    assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)
+    losses = lambda d: [json.loads(x) for x in (d / "loss.jsonl").read_text().splitlines()]  # noqa: E731
+    assert [x["step"] for x in losses(split)] == [1, 2, 3, 4]
+    assert [x["loss"] for x in losses(split)] == [x["loss"] for x in losses(straight)]
+    with pytest.raises(ValueError, match="same --role, --rank and --last-k"):
+        train.main(_argv(run_files, split, "--iterations", "6", "--rank", "4", "--resume"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_gloo_run_matches_one_process(run_files):
+    from training import train
+
+    ddp_out, single_out = run_files["dir"] / "ddp", run_files["dir"] / "single"
+    torchrun = Path(sys.executable).parent / "torchrun"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [str(torchrun), "--nproc_per_node=2", f"--master_port={_free_port()}", "-m", "training.train",
+           *_argv(run_files, ddp_out, "--iterations", "2")]
+    proc = subprocess.run(cmd, cwd=PACK_DIR, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # the same global batch in one process: 2 micro-batches accumulated
+    single = train.main(_argv(run_files, single_out, "--iterations", "2", "--accumulation", "2"))
+    assert [p.name for p in ddp_out.glob("*.safetensors")] == ["effect_expert.safetensors"]
+    assert len((ddp_out / "loss.jsonl").read_text().splitlines()) == 2, "only rank 0 writes"
+    ddp, one = load_file(str(ddp_out / "effect_expert.safetensors")), load_file(str(single))
+    assert all(torch.allclose(ddp[k], one[k], atol=1e-6, rtol=0) for k in one)
+    assert any(float(one[k].abs().max()) > 0 for k in one if "lora_B" in k)
+    settings = json.loads((ddp_out / "settings.json").read_text())
+    assert settings["world"] == 2
