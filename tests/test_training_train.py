@@ -171,3 +171,13 @@ def test_two_process_gloo_run_matches_one_process(run_files):
     assert any(float(one[k].abs().max()) > 0 for k in one if "lora_B" in k)
     settings = json.loads((ddp_out / "settings.json").read_text())
     assert settings["world"] == 2
+
+
+def test_data_workers_change_speed_not_content(run_files):
+    from training import train
+
+    one = train.main(_argv(run_files, run_files["dir"] / "w0", "--iterations", "2", "--batch", "2"))
+    two = train.main(_argv(run_files, run_files["dir"] / "w2", "--iterations", "2", "--batch", "2",
+                           "--data-workers", "2"))
+    a, b = load_file(str(one)), load_file(str(two))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -92,10 +92,35 @@ def load_inputs(args: argparse.Namespace, precision: str = "auto") -> Inputs:
                   SyntheticClips(replace(data, seed=args.seed + HELD_OUT_SEED_OFFSET), fg, bg), bf16, device)
 
 
-def encoded_clip(inputs: Inputs, clips: SyntheticClips, index: int):
-    """(Clip, EncodedClip) for ``clips.clip(index)``."""
+def encoded_clip(inputs: Inputs, clips: SyntheticClips, index: int, clip=None):
+    """(Clip, EncodedClip) for ``clips.clip(index)`` (or the already rendered ``clip`` of that index)."""
     from .encode import encode_clip
 
-    clip = clips.clip(index)
+    clip = clips.clip(index) if clip is None else clip
     return clip, encode_clip(clip, index, inputs.vae, inputs.base.model.latent_format, inputs.text,
                              inputs.clip_vision)
+
+
+class _ClipsByIndex(torch.utils.data.Dataset):
+    def __init__(self, clips: SyntheticClips):
+        self.clips = clips
+
+    def __getitem__(self, index: int):
+        return index, self.clips.clip(index)
+
+
+def _as_is(item):
+    return item
+
+
+def render_ahead(clips: SyntheticClips, indices: list[int], workers: int):
+    """Yield (index, Clip) in ``indices`` order; ``workers`` > 0 renders them in DataLoader processes.
+
+    Clips are pure functions of (seed, index), so workers change speed, never content. A full-size
+    clip (81×480×832) takes ~30 s on one CPU core: real-scale runs want several workers.
+    """
+    if workers <= 0:
+        return ((i, clips.clip(i)) for i in indices)
+    loader = torch.utils.data.DataLoader(_ClipsByIndex(clips), batch_size=None, sampler=indices, num_workers=workers,
+                                         collate_fn=_as_is, prefetch_factor=2, persistent_workers=False)
+    return iter(loader)

@@ -43,6 +43,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-grad-norm", type=float, default=1.0, help="0 disables clipping")
     p.add_argument("--batch", type=int, default=1, help="clips per process per micro-batch")
     p.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
+    p.add_argument("--data-workers", type=int, default=0,
+                   help="processes rendering synthetic clips ahead (0: in the training process)")
     p.add_argument("--sigma-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto: bf16 weights + autocast on CUDA, fp32 on CPU")
@@ -99,12 +101,17 @@ class Trainer:
         self.names = self.trainable.parameter_names()
 
     # -- data ------------------------------------------------------------------------------
-    def batch(self, indices: list[int]):
+    def batch(self, indices: list[int], rendered=None):
+        """Encode clips ``indices`` (``rendered``: an iterator of (index, Clip) made ahead) → FlowBatch."""
         from .objective import draw_sigma_and_noise, flow_batch
 
         encoded, sigmas, noises = [], [], []
         for index in indices:
-            _, e = common.encoded_clip(self.inputs, self.inputs.clips, index)
+            clip = None
+            if rendered is not None:
+                ready, clip = next(rendered)
+                assert ready == index, (ready, index)
+            _, e = common.encoded_clip(self.inputs, self.inputs.clips, index, clip)
             sigma, noise = draw_sigma_and_noise(self.args.seed, index, tuple(e.alpha.shape[1:]), self.args.shift,
                                                 tuple(self.args.sigma_range))
             encoded.append(e)
@@ -174,6 +181,9 @@ class Trainer:
             (a.output / "settings.json").write_text(json.dumps(self.settings(), indent=1))
         stop = a.iterations if a.stop_after is None else min(a.iterations, step + a.stop_after)
         bar = _progress(info.is_main and a.progress, step, a.iterations)
+        order = [i for s in range(step, stop) for m in range(a.accumulation)
+                 for i in global_indices(s, m, info, a.batch, a.accumulation)]
+        rendered = common.render_ahead(self.inputs.clips, order, a.data_workers)
         losses_log = a.output / "loss.jsonl"
         loss_value = float("nan")
         while step < stop:
@@ -182,7 +192,7 @@ class Trainer:
             total = 0.0
             started = time.perf_counter()
             for micro in range(a.accumulation):
-                batch = self.batch(global_indices(step, micro, info, a.batch, a.accumulation)).to(self.device)
+                batch = self.batch(global_indices(step, micro, info, a.batch, a.accumulation), rendered).to(self.device)
                 sync = contextlib.nullcontext() if info.world == 1 or micro == a.accumulation - 1 else module.no_sync()
                 with sync:
                     with autocast():
