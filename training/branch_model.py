@@ -35,6 +35,20 @@ def load_base_model(path: str, dtype: torch.dtype | None = None):
     return comfy.sd.load_diffusion_model(path, model_options=options, **kwargs)
 
 
+def with_base_lora(model, spec: str):
+    """``FILE[:STRENGTH]`` applied like ``LoraLoaderModelOnly``: a weight patch, part of the frozen base."""
+    import comfy.sd
+    import comfy.utils
+
+    path, strength = spec, 1.0
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail.replace(".", "", 1).isdigit():
+        path, strength = head, float(tail)
+    lora = comfy.utils.load_torch_file(path, safe_load=True)
+    patched, _ = comfy.sd.load_lora_for_models(model, None, lora, strength, 0)
+    return patched
+
+
 def with_shift(model, shift: float):
     """``ModelSamplingSD3`` as a workflow would set it (only σ spacing at sampling depends on it)."""
     from comfy_extras.nodes_model_advanced import ModelSamplingSD3

@@ -19,6 +19,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae", required=True, help="Wan 2.1 VAE .safetensors")
     p.add_argument("--text-embeds", required=True, help="cached text embedding file, or folder with captions.json")
     p.add_argument("--clip-vision", required=True, help="clip_vision_h.safetensors, or random:SEED (smoke tests only)")
+    p.add_argument("--base-lora", default=None, metavar="FILE[:STRENGTH]",
+                   help="a LoRA that is part of the frozen base (Casper 14B = Wan2.1-Fun-14B-InP + LoRA), applied "
+                        "as LoraLoaderModelOnly does")
     p.add_argument("--shift", type=float, default=5.0, help="timestep shift (Casper samples with 5)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
 
@@ -78,12 +81,15 @@ def load_inputs(args: argparse.Namespace, precision: str = "auto") -> Inputs:
     """Base model (ComfyUI loader, shift applied), VAE, features and the synthetic clip streams."""
     import comfy.model_management
 
-    from .branch_model import load_base_model, with_shift
+    from .branch_model import load_base_model, with_base_lora, with_shift
     from .features import ClipVisionFeatures, TextEmbeddings
 
     device = comfy.model_management.get_torch_device()
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    base = with_shift(load_base_model(args.model, torch.bfloat16 if bf16 else None), args.shift)
+    base = load_base_model(args.model, torch.bfloat16 if bf16 else None)
+    if getattr(args, "base_lora", None):
+        base = with_base_lora(base, args.base_lora)
+    base = with_shift(base, args.shift)
     text = TextEmbeddings(args.text_embeds)
     data = data_config(args)
     fg, bg = foreground_source(args.foregrounds), background_source(args.backgrounds)

@@ -5,6 +5,7 @@ Each rank draws different clips (see :func:`global_indices`); rank 0 writes ever
 
 from __future__ import annotations
 
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -35,7 +36,9 @@ def init_distributed(backend: str | None = None) -> DistInfo:
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"))
+        # rank 0 validates and writes while the others wait at a barrier: allow long waits
+        dist.init_process_group(backend or ("nccl" if torch.cuda.is_available() else "gloo"),
+                                timeout=datetime.timedelta(hours=2))
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
 
 

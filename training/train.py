@@ -99,6 +99,12 @@ class Trainer:
         self.trainable = attach_trainable_expert(base, expert, args.gradient_checkpointing)
         self.params = self.trainable.parameters()
         self.names = self.trainable.parameter_names()
+        self._held_out: dict[int, tuple] = {}  # index → (Clip, EncodedClip), encoded once per run
+
+    def held_out(self, index: int) -> tuple:
+        if index not in self._held_out:
+            self._held_out[index] = common.encoded_clip(self.inputs, self.inputs.held_out, index)
+        return self._held_out[index]
 
     # -- data ------------------------------------------------------------------------------
     def batch(self, indices: list[int], rendered=None):
@@ -126,7 +132,7 @@ class Trainer:
         from .objective import alpha_flow_loss, draw_sigma_and_noise, flow_batch
 
         load_for_training(self.trainable)
-        encoded = [common.encoded_clip(self.inputs, self.inputs.held_out, i)[1] for i in range(clips)]
+        encoded = [self.held_out(i)[1] for i in range(clips)]
         seed = self.args.seed + HELD_OUT_SEED_OFFSET
         noises = [draw_sigma_and_noise(seed, i, tuple(e.alpha.shape[1:]), 1.0)[1] for i, e in enumerate(encoded)]
         total = 0.0
@@ -228,8 +234,7 @@ class Trainer:
 
         result = None
         if self.info.is_main:
-            held = [HeldOut(*common.encoded_clip(self.inputs, self.inputs.held_out, i), i)
-                    for i in range(self.args.val_clips)]
+            held = [HeldOut(*self.held_out(i), i) for i in range(self.args.val_clips)]
             result = {"step": step, "flow_loss": self.held_out_loss(self.args.val_clips),
                       **evaluate(self.trainable.patched, self.vae, held, self.args.val_steps, self.args.seed)}
             with (self.args.output / "validation.jsonl").open("a") as f:
