@@ -193,23 +193,9 @@ class Trainer:
         losses_log = a.output / "loss.jsonl"
         loss_value = float("nan")
         while step < stop:
-            load_for_training(self.trainable)  # back on the device if ComfyUI moved it (VAE, validation)
-            optimizer.zero_grad(set_to_none=True)
-            total = 0.0
             started = time.perf_counter()
-            for micro in range(a.accumulation):
-                batch = self.batch(global_indices(step, micro, info, a.batch, a.accumulation), rendered).to(self.device)
-                sync = contextlib.nullcontext() if info.world == 1 or micro == a.accumulation - 1 else module.no_sync()
-                with sync:
-                    with autocast():
-                        loss = module(batch, options)
-                    (loss / a.accumulation).backward()
-                total += float(loss.detach()) / a.accumulation
-            if a.max_grad_norm > 0:
-                torch.nn.utils.clip_grad_norm_(self.params, a.max_grad_norm)
-            optimizer.step()
+            loss_value = self._step(module, optimizer, options, autocast, step, rendered)
             step += 1
-            loss_value = mean_across(total, info)
             if info.is_main:
                 with losses_log.open("a") as f:
                     f.write(json.dumps({"step": step, "loss": loss_value,
@@ -228,6 +214,27 @@ class Trainer:
             log.info("stopped at step %d of %d; continue with --resume", step, a.iterations)
             return None
         return self.write_expert(loss_value)
+
+    def _step(self, module, optimizer, options: dict, autocast, step: int, rendered) -> float:
+        """One optimizer step over ``--accumulation`` micro-batches; returns the loss averaged over ranks."""
+        from .branch_model import load_for_training
+
+        a, info = self.args, self.info
+        load_for_training(self.trainable)  # back on the device if ComfyUI moved it (VAE, validation)
+        optimizer.zero_grad(set_to_none=True)
+        total = 0.0
+        for micro in range(a.accumulation):
+            batch = self.batch(global_indices(step, micro, info, a.batch, a.accumulation), rendered).to(self.device)
+            last = info.world == 1 or micro == a.accumulation - 1
+            with contextlib.nullcontext() if last else module.no_sync():  # DDP syncs on the last micro-batch
+                with autocast():
+                    loss = module(batch, options)
+                (loss / a.accumulation).backward()
+            total += float(loss.detach()) / a.accumulation
+        if a.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.params, a.max_grad_norm)
+        optimizer.step()
+        return mean_across(total, info)
 
     def validate(self, step: int) -> dict | None:
         from .validate import HeldOut, evaluate
