@@ -50,16 +50,21 @@ class AttentionProbe:
         self.chunk = chunk
         self.scores = torch.zeros(num_blocks, dtype=torch.float64)
         self._seen: set[int] = set()
+        self._calls = 0
 
     def new_forward(self) -> None:
         self._seen = set()
+        self._calls = 0
 
     def __call__(self, func, q, k, v, *args, **kwargs):
         options = kwargs.get("transformer_options") or {}
-        block = options.get("block_index")
-        if block is not None and block not in self._seen and q.shape[1] == k.shape[1] == self.effect.numel() \
-                and not kwargs.get("skip_reshape", False):
-            self._seen.add(block)  # the first attention call of a Wan block is its self-attention
+        is_self = q.shape[1] == k.shape[1] == self.effect.numel() and not kwargs.get("skip_reshape", False)
+        # the first attention call of a Wan block is its self-attention; hosts without "block_index"
+        # (v0.3.64's Wan) run one self-attention per block, in order
+        block = options.get("block_index", self._calls if is_self else None)
+        if is_self and block not in self._seen:
+            self._seen.add(block)
+            self._calls += 1
             self.scores[block] += self._association(q, k, kwargs["heads"])
         return func(q, k, v, *args, **kwargs)
 

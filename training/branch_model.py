@@ -32,7 +32,9 @@ def load_base_model(path: str, dtype: torch.dtype | None = None):
     kwargs = {}
     if "disable_dynamic" in inspect.signature(comfy.sd.load_diffusion_model).parameters:
         kwargs["disable_dynamic"] = True  # training needs the weights in place, not streamed
-    return comfy.sd.load_diffusion_model(path, model_options=options, **kwargs)
+    model = comfy.sd.load_diffusion_model(path, model_options=options, **kwargs)
+    model.model.diffusion_model.requires_grad_(False)  # frozen base (ComfyUI v0.3.64 leaves grads on)
+    return model
 
 
 def with_base_lora(model, spec: str):

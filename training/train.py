@@ -156,7 +156,7 @@ class Trainer:
     def run(self) -> Path | None:
         import comfy.model_management
 
-        previous = comfy.model_management.in_training
+        previous = getattr(comfy.model_management, "in_training", False)  # v0.3.64 has no such flag
         comfy.model_management.in_training = True  # else the default RoPE op has no backward (DESIGN §2)
         try:
             return self._run()
