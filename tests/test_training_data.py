@@ -77,12 +77,14 @@ def test_shadow_darkens_background_before_foreground():
 
 def test_camera_motion_statistics_and_coherence():
     h, w, n = 48, 96, 9
+    imbalance = []
     for seed in SEEDS:
         rng = np.random.default_rng([seed, 11])
         p = camera.sample_camera(rng, h, w)
         pad = (p.pad_left + p.pad_right) / w
         assert 0.3 - 1.5 / w <= pad <= 0.5 + 1.5 / w, (seed, p)
         assert p.start.tx * p.end.tx < 0, "translations must have opposite signs"
+        imbalance.append(abs(p.pad_left - p.pad_right) / (p.pad_left + p.pad_right))
         for s in (p.start, p.end):
             assert 0.15 <= abs(s.tx) <= 0.30 and abs(s.rotate_deg) <= 5 and 0.95 <= s.scale <= 1.05
             assert abs(s.shear_deg) <= 3
@@ -95,6 +97,7 @@ def test_camera_motion_statistics_and_coherence():
         steps = seen.diff()
         assert torch.all(steps * math.copysign(1, p.end.tx - p.start.tx) > -1e-3), "view moves one way"
         assert abs(float(steps[0])) < abs(float(steps[n // 2 - 1])), "eased: slow start"
+    assert max(imbalance) > 0.4 and sum(imbalance) / len(imbalance) > 0.15, "padding should be asymmetric"
 
 
 def test_same_seed_same_clip():
