@@ -128,3 +128,25 @@ def comfy_server(tmp_path_factory, tiny_files):
     finally:
         server.stop()
         logging.getLogger(__name__).info("ComfyUI server log: %s", server.log_path)
+
+
+@pytest.fixture(scope="session")
+def expert_files(core, tiny_files, comfy_dirs) -> dict[str, str]:
+    """Seeded random experts for the tiny Wan (dim 128, 4 blocks, in_dim 36) in models/omnimatte.
+
+    Names are as LoadOmnimatteExperts lists them; 'other_size' was made for a dim-256 model.
+    """
+    base = core.experts.BaseSignature(dim=128, num_layers=4, in_dim=36)
+    other = core.experts.BaseSignature(dim=256, num_layers=4, in_dim=36)
+    make = core.experts.zero_lora_expert
+    experts = {
+        "effect": make("effect", base, rank=8, blocks=[2, 3], seed=11, init_std=0.5),
+        "quality": make("quality", base, rank=4, seed=12, init_std=0.5),
+        "other_size": make("effect", other, rank=4, blocks=[3], seed=13, init_std=0.5),
+    }
+    folder = comfy_dirs / "models" / "omnimatte"
+    names = {}
+    for key, expert in experts.items():
+        names[key] = f"tiny_{key}.safetensors"
+        core.expert_file.save_expert(expert, folder / names[key])
+    return names
