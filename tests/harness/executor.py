@@ -63,10 +63,9 @@ def load_nodes(pack_dir) -> Any:
     """Load core's extra nodes and this pack exactly as ComfyUI's startup does."""
     import nodes
 
-    asyncio.run(nodes.init_builtin_extra_nodes())
-    ok = asyncio.run(nodes.load_custom_node(str(pack_dir)))
-    if not ok:
-        raise RuntimeError(f"ComfyUI failed to load the pack at {pack_dir}; see the log above")
+    from scripts.comfy_host import load_nodes_with_pack
+
+    load_nodes_with_pack()
     capture, source = _capture_node_class()
     nodes.NODE_CLASS_MAPPINGS[CAPTURE_NODE] = capture
     nodes.NODE_CLASS_MAPPINGS[SOURCE_NODE] = source
@@ -98,16 +97,10 @@ class GraphRunner:
     """One PromptExecutor reused across graphs (ComfyUI's cache then works as in the app)."""
 
     def __init__(self) -> None:
-        import execution
-
-        import inspect
+        from scripts.comfy_host import prompt_executor
 
         self.server = _ServerStub()
-        if "cache_args" in inspect.signature(execution.PromptExecutor.__init__).parameters:
-            cache = {"cache_args": {"lru": 0, "ram": 0, "ram_inactive": 0}}  # as main.py (v0.33)
-        else:
-            cache = {"cache_size": 0}  # v0.3.64
-        self.executor = execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC, **cache)
+        self.executor = prompt_executor(self.server)
 
     def validate(self, prompt: dict) -> tuple:
         import execution
