@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
-from scripts.comfy_host import PACK_DIR
+from harness.data import shared_clips
 from test_omnimatte_chain import assert_layers_match_source, chain_graph, set_sources
 
 
-def _shared_clips() -> Path:
-    """The shared clips: $OMNIMATTE_SHARED_DATA, else ../shared/data beside the checkout, else /work/shared/data."""
-    candidates = [os.environ.get("OMNIMATTE_SHARED_DATA"), PACK_DIR.parent / "shared" / "data", "/work/shared/data"]
-    for candidate in filter(None, candidates):
-        if (Path(candidate) / "clips").is_dir():
-            return Path(candidate) / "clips"
-    raise FileNotFoundError(f"no shared clips in {candidates}; set OMNIMATTE_SHARED_DATA to the data folder")
-
-
-CLIP_DIR = _shared_clips() / "boys-beach"
+CLIP_DIR = shared_clips() / "boys-beach"
 FRAMES, HEIGHT, WIDTH = 85, 384, 640
 
 
