@@ -4,11 +4,19 @@ from typing_extensions import override
 
 from comfy_api.latest import ComfyExtension, io
 
+from .conditioning import OmnimatteConditioning
+from .decode import OmnimatteDecode
+from .experts import LoadOmnimatteExperts
 from .layers import CompositeLayers, RecoverForeground
 from .model_folders import register_model_folder
+from .sampler import BranchWanSampler
 from .text_embeds import OmnimatteLoadTextEmbeds, OmnimatteSaveTextEmbeds
 
 NODE_CLASSES: list[type[io.ComfyNode]] = [
+    OmnimatteConditioning,
+    LoadOmnimatteExperts,
+    BranchWanSampler,
+    OmnimatteDecode,
     OmnimatteSaveTextEmbeds,
     OmnimatteLoadTextEmbeds,
     RecoverForeground,

@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-import torch
 from comfy_api.latest import io
 
 from ..omnimatte_core import layers
-
-CATEGORY = "EasyOmnimatte"
-
-
-def _check_finite(node: str, name: str, tensor: torch.Tensor) -> None:
-    if not torch.isfinite(tensor).all():
-        raise ValueError(f"{node}: '{name}' contains NaN or Inf values. Check the node that produced it "
-                         "(a failed decode or an upstream division).")
-
-
-def _check_same_video(node: str, reference: tuple[str, torch.Tensor], *others: tuple[str, torch.Tensor]) -> None:
-    ref_name, ref = reference
-    for name, t in others:
-        if t.shape[:3] != ref.shape[:3]:
-            raise ValueError(
-                f"{node}: '{name}' is {t.shape[0]} frames of {t.shape[2]}×{t.shape[1]} but '{ref_name}' is "
-                f"{ref.shape[0]} frames of {ref.shape[2]}×{ref.shape[1]}. Feed layers of the same clip at the "
-                "same size (OmnimatteDecode returns them at the source size and frame count).")
+from .checks import CATEGORY, check_finite, check_same_video
 
 
 class RecoverForeground(io.ComfyNode):
@@ -53,9 +35,9 @@ class RecoverForeground(io.ComfyNode):
     def execute(cls, video, background, alpha, epsilon: float) -> io.NodeOutput:
         node = "RecoverForeground"
         video, background = video[..., :3], background[..., :3]
-        _check_same_video(node, ("video", video), ("background", background), ("alpha", alpha))
+        check_same_video(node, ("video", video), ("background", background), ("alpha", alpha))
         for name, t in (("video", video), ("background", background), ("alpha", alpha)):
-            _check_finite(node, name, t)
+            check_finite(node, name, t)
         foreground = layers.recover_foreground(video, background.to(video), alpha.to(video), epsilon)
         return io.NodeOutput(foreground, layers.rgba(foreground, alpha.to(video).clamp(0, 1)))
 
@@ -88,9 +70,9 @@ class CompositeLayers(io.ComfyNode):
     def execute(cls, foreground, alpha, background, alpha_gain: float, short_background: str) -> io.NodeOutput:
         node = "CompositeLayers"
         foreground = foreground[..., :3]
-        _check_same_video(node, ("foreground", foreground), ("alpha", alpha))
+        check_same_video(node, ("foreground", foreground), ("alpha", alpha))
         for name, t in (("foreground", foreground), ("alpha", alpha), ("background", background)):
-            _check_finite(node, name, t)
+            check_finite(node, name, t)
         n, h, w = foreground.shape[:3]
         fitted = layers.fit_background(background[..., :3].to(foreground), h, w, n, loop=short_background == "loop")
         return io.NodeOutput(layers.composite(foreground, alpha.to(foreground), fitted, alpha_gain))

@@ -69,6 +69,20 @@ def load_expert(path: str | Path, strength: float = 1.0) -> Expert:
     return Expert(info, lora, float(strength), str(path))
 
 
+_cache: dict[tuple[str, int, int], Expert] = {}
+
+
+def load_expert_cached(path: str | Path, strength: float = 1.0) -> Expert:
+    """:func:`load_expert`, remembered by path, size and modification time (a changed file reloads)."""
+    stat = Path(path).stat()
+    key = (str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+    if key not in _cache:
+        for old in [k for k in _cache if k[0] == key[0]]:
+            del _cache[old]
+        _cache[key] = load_expert(path)
+    return _cache[key].with_strength(strength)
+
+
 def _parse_metadata(path: Path, md: dict[str, str]) -> ExpertInfo:
     if md.get("format") != FORMAT:
         raise ExpertFileError(path, f"metadata 'format' is {md.get('format')!r}, not {FORMAT!r} (not an "

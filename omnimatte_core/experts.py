@@ -108,3 +108,26 @@ def zero_lora_expert(role: ExpertRole, base: BaseSignature, rank: int, blocks: l
     info = ExpertInfo(role=role, rank=rank, alpha=float(alpha if alpha is not None else rank),
                       blocks=tuple(blocks), attention_mask=AttentionMask(mask or DEFAULT_MASK[role]), base=base)
     return Expert(info, lora)
+
+
+@dataclass(frozen=True)
+class ExpertPair:
+    """What LoadOmnimatteExperts hands to the sampler: either expert may be absent, not both."""
+
+    effect: Expert | None
+    quality: Expert | None
+
+    def __post_init__(self):
+        if self.effect is None and self.quality is None:
+            raise ValueError("no expert chosen: pick an effect file, a quality file, or both")
+        for expert, role in ((self.effect, ExpertRole.EFFECT), (self.quality, ExpertRole.QUALITY)):
+            if expert is not None and expert.info.role is not role:
+                raise ValueError(f"{expert.name} is a {expert.info.role.value} expert but was given as the "
+                                 f"{role.value} expert. Swap the two file choices")
+        if self.effect is not None and self.quality is not None and self.effect.info.base != self.quality.info.base:
+            raise ValueError(f"the experts were trained for different models ({self.effect.info.base.describe()} vs "
+                             f"{self.quality.info.base.describe()}). Use two experts trained on the same base model")
+
+    def describe(self) -> str:
+        names = [f"{e.info.role.value}: {e.name} ×{e.strength:g}" for e in (self.effect, self.quality) if e]
+        return "; ".join(names)

@@ -148,6 +148,11 @@ def base_signature(model) -> BaseSignature:
     return BaseSignature(dim=int(wan.dim), num_layers=len(blocks), in_dim=int(wan.in_dim))
 
 
+def has_image_embedding(model) -> bool:
+    """Whether the Wan model takes CLIP-vision features (I2V-type, like Casper)."""
+    return getattr(model.model.diffusion_model, "img_emb", None) is not None
+
+
 def apply_branch_experts(model, effect: Optional[Expert], quality: Optional[Expert], tau: float = 0.5):
     """Return a patched ``model.clone()`` that runs the dual-branch forward with the experts.
 

@@ -64,3 +64,27 @@ def comfyui_version(comfy_path: Path) -> str:
     text = (comfy_path / "comfyui_version.py").read_text()
     match = re.search(r'__version__\s*=\s*"([^"]+)"', text)
     return match.group(1) if match else "unknown"
+
+
+def prompt_executor(server):
+    """``execution.PromptExecutor`` built as main.py builds it, on v0.33 (cache_args) and v0.3.64 (cache_size)."""
+    import inspect
+
+    import execution
+
+    if "cache_args" in inspect.signature(execution.PromptExecutor.__init__).parameters:
+        cache = {"cache_args": {"lru": 0, "ram": 0, "ram_inactive": 0}}
+    else:
+        cache = {"cache_size": 0}
+    return execution.PromptExecutor(server, cache_type=execution.CacheType.CLASSIC, **cache)
+
+
+def load_nodes_with_pack() -> None:
+    """Core's extra nodes and this pack, loaded as ComfyUI's startup loads them."""
+    import asyncio
+
+    import nodes
+
+    asyncio.run(nodes.init_builtin_extra_nodes())
+    if not asyncio.run(nodes.load_custom_node(str(PACK_DIR))):
+        raise RuntimeError(f"ComfyUI failed to load the pack at {PACK_DIR}; see the log above")

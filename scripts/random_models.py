@@ -137,3 +137,33 @@ def clip_vision_output(seed: int):
     out.last_hidden_state = out.penultimate_hidden_states
     out.image_embeds = torch.randn(1, 1024, generator=gen)
     return out
+
+
+def clip_vision_h_file(seed: int = 0) -> Path:
+    """A seeded random CLIP-H vision file (≈1.3 GB fp16) that ``CLIPVisionLoader`` detects as clip_vision_h.
+
+    Made once and cached outside the checkout (``CACHE_DIR/clip_vision``); tests point a models
+    folder at that directory. Only the shapes matter: Wan's ``img_emb`` reads 257×1280 features.
+    """
+    cached = CACHE_DIR / "clip_vision" / f"random_clip_vision_h_seed{seed}.safetensors"
+    if cached.exists():
+        return cached
+    import os
+
+    import comfy.clip_vision
+
+    config = os.path.join(os.path.dirname(comfy.clip_vision.__file__), "clip_vision_config_h.json")
+    shapes = {k: v.shape for k, v in comfy.clip_vision.ClipVisionModel(config).model.state_dict().items()}
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in shapes.items():
+        if "norm" in key or "layrnorm" in key:
+            state[key] = (torch.ones(shape) if key.endswith("weight") else torch.zeros(shape)).half()
+        elif key.endswith("bias"):
+            state[key] = torch.zeros(shape, dtype=torch.float16)
+        else:
+            state[key] = (torch.randn(shape, generator=gen) * 0.02).half()
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(cached) + ".part")
+    Path(str(cached) + ".part").rename(cached)
+    return cached

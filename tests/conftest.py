@@ -116,15 +116,61 @@ def tiny_vae(tiny_files):
 
 
 @pytest.fixture(scope="session")
-def comfy_server(tmp_path_factory, tiny_files):
-    """The real ComfyUI server with this pack in its custom_nodes; stopped by PID at the end."""
+def text_embeds_file(core, comfy_dirs) -> str:
+    """A cached CONDITIONING shaped like umt5's, standing in for the text encoder (DESIGN §2)."""
+    from scripts import random_models as tm
+
+    name = "tiny_background_prompt.safetensors"
+    core.text_embeds.save_conditioning(tm.text_conditioning(seed=21), comfy_dirs / "models" / "omnimatte_text_embeds" / name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def clip_vision_file() -> Path:
+    """A random CLIP-H vision file, made once and cached outside the checkout (~1.3 GB)."""
+    from scripts import random_models as tm
+
+    return tm.clip_vision_h_file(seed=0)
+
+
+@pytest.fixture(scope="session")
+def comfy_server(tmp_path_factory, comfy_dirs, tiny_files, expert_files, text_embeds_file, clip_vision_file):
+    """The real ComfyUI server with this pack in its custom_nodes and the tiny models found through an
+    extra_model_paths.yaml; stopped by PID at the end."""
     from harness.server import ComfyServer
 
     base = tmp_path_factory.mktemp("server")
-    server = ComfyServer(COMFY_PATH, host.PACK_DIR, base)
+    models = comfy_dirs / "models"
+    folders = {k: str(models / k) for k in ("diffusion_models", "vae", "omnimatte", "omnimatte_text_embeds")}
+    folders["clip_vision"] = str(clip_vision_file.parent)
+    yaml_path = base / "extra_model_paths.yaml"
+    yaml_path.write_text("omnimatte_tests:\n" + "".join(f"  {k}: {v}\n" for k, v in folders.items()))
+    server = ComfyServer(COMFY_PATH, host.PACK_DIR, base, extra_args=("--extra-model-paths-config", str(yaml_path)))
     try:
         server.start()
         yield server
     finally:
         server.stop()
         logging.getLogger(__name__).info("ComfyUI server log: %s", server.log_path)
+
+
+@pytest.fixture(scope="session")
+def expert_files(core, tiny_files, comfy_dirs) -> dict[str, str]:
+    """Seeded random experts for the tiny Wan (dim 128, 4 blocks, in_dim 36) in models/omnimatte.
+
+    Names are as LoadOmnimatteExperts lists them; 'other_size' was made for a dim-256 model.
+    """
+    base = core.experts.BaseSignature(dim=128, num_layers=4, in_dim=36)
+    other = core.experts.BaseSignature(dim=256, num_layers=4, in_dim=36)
+    make = core.experts.zero_lora_expert
+    experts = {
+        "effect": make("effect", base, rank=8, blocks=[2, 3], seed=11, init_std=0.5),
+        "quality": make("quality", base, rank=4, seed=12, init_std=0.5),
+        "other_size": make("effect", other, rank=4, blocks=[3], seed=13, init_std=0.5),
+    }
+    folder = comfy_dirs / "models" / "omnimatte"
+    names = {}
+    for key, expert in experts.items():
+        names[key] = f"tiny_{key}.safetensors"
+        core.expert_file.save_expert(expert, folder / names[key])
+    return names

@@ -9,6 +9,7 @@ from typing import Any
 
 CAPTURE_NODE = "OmnimatteTestCapture"
 SOURCE_NODE = "OmnimatteTestSource"
+CLIENT_ID = "omnimatte-tests"  # with a client id the executor records last_node_id, as for a browser
 _captured: dict[str, Any] = {}
 sources: dict[str, Any] = {}  # values that OmnimatteTestSource nodes emit, by key
 
@@ -62,10 +63,9 @@ def load_nodes(pack_dir) -> Any:
     """Load core's extra nodes and this pack exactly as ComfyUI's startup does."""
     import nodes
 
-    asyncio.run(nodes.init_builtin_extra_nodes())
-    ok = asyncio.run(nodes.load_custom_node(str(pack_dir)))
-    if not ok:
-        raise RuntimeError(f"ComfyUI failed to load the pack at {pack_dir}; see the log above")
+    from scripts.comfy_host import load_nodes_with_pack
+
+    load_nodes_with_pack()
     capture, source = _capture_node_class()
     nodes.NODE_CLASS_MAPPINGS[CAPTURE_NODE] = capture
     nodes.NODE_CLASS_MAPPINGS[SOURCE_NODE] = source
@@ -83,39 +83,37 @@ class GraphResult:
     events: list = field(default_factory=list)
 
     def error_message(self) -> str:
+        """The failing node's exception message, as the browser shows it."""
+        return str(self.error().get("exception_message", "")).strip()
+
+    def error(self) -> dict:
         for event, data in self.messages:
             if event == "execution_error":
-                return f"{data.get('node_type')}: {data.get('exception_message')}"
-        return ""
+                return data
+        return {}
 
 
 class GraphRunner:
     """One PromptExecutor reused across graphs (ComfyUI's cache then works as in the app)."""
 
     def __init__(self) -> None:
-        import execution
-
-        import inspect
+        from scripts.comfy_host import prompt_executor
 
         self.server = _ServerStub()
-        if "cache_args" in inspect.signature(execution.PromptExecutor.__init__).parameters:
-            cache = {"cache_args": {"lru": 0, "ram": 0, "ram_inactive": 0}}  # as main.py (v0.33)
-        else:
-            cache = {"cache_size": 0}  # v0.3.64
-        self.executor = execution.PromptExecutor(self.server, cache_type=execution.CacheType.CLASSIC, **cache)
+        self.executor = prompt_executor(self.server)
 
     def validate(self, prompt: dict) -> tuple:
         import execution
 
         return asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
 
-    def run(self, prompt: dict) -> GraphResult:
+    def run(self, prompt: dict, extra_data: dict | None = None) -> GraphResult:
         valid, error, outputs, node_errors = self.validate(prompt)
         if not valid:
             raise GraphInvalid(error, node_errors)
         _captured.clear()
         self.server.events.clear()
-        self.executor.execute(prompt, str(uuid.uuid4()), {}, outputs)
+        self.executor.execute(prompt, str(uuid.uuid4()), {"client_id": CLIENT_ID, **(extra_data or {})}, outputs)
         return GraphResult(self.executor.success, dict(self.executor.history_result.get("outputs", {})),
                            dict(_captured), list(self.executor.status_messages), list(self.server.events))
 
@@ -125,3 +123,18 @@ class GraphInvalid(Exception):
         super().__init__(f"{error}; node errors: {node_errors}")
         self.error = error
         self.node_errors = node_errors
+
+
+def widget_defaults(node_type: str) -> dict[str, Any]:
+    """Default widget values of a node as the host defines it (inputs differ between hosts)."""
+    import nodes
+
+    spec = nodes.NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+    values = {}
+    for name, (kind, *options) in spec.get("required", {}).items():
+        opts = options[0] if options else {}
+        if isinstance(kind, list) or kind == "COMBO":  # old and new combo formats
+            values[name] = opts.get("default", kind[0] if isinstance(kind, list) else opts["options"][0])
+        elif "default" in opts:
+            values[name] = opts["default"]
+    return values

@@ -23,8 +23,10 @@ def free_port() -> int:
 
 
 class ComfyServer:
-    def __init__(self, comfy_path: Path, pack_dir: Path, base_dir: Path, pack_name: str = "easy_omnimatte"):
+    def __init__(self, comfy_path: Path, pack_dir: Path, base_dir: Path, pack_name: str = "easy_omnimatte",
+                 extra_args: tuple[str, ...] = ()):
         self.comfy_path = comfy_path
+        self.extra_args = list(extra_args)
         self.base_dir = base_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -36,7 +38,7 @@ class ComfyServer:
     def start(self) -> "ComfyServer":
         cmd = [sys.executable, str(self.comfy_path / "main.py"), "--cpu", "--listen", "127.0.0.1",
                "--port", str(self.port), "--base-directory", str(self.base_dir),
-               "--database-url", "sqlite:///:memory:"]
+               "--database-url", "sqlite:///:memory:", *self.extra_args]
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMNIMATTE_TEST_THREADS", "1"))
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(cmd, cwd=self.comfy_path, stdout=log, stderr=subprocess.STDOUT,

@@ -1,0 +1,28 @@
+"""Input checks shared by the nodes; every message names the node, the problem and the fix."""
+
+from __future__ import annotations
+
+import torch
+
+CATEGORY = "EasyOmnimatte"
+
+
+def check_finite(node: str, name: str, tensor: torch.Tensor) -> None:
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{node}: '{name}' contains NaN or Inf values. Check the node that produced it "
+                         "(a failed decode or an upstream division).")
+
+
+def check_same_video(node: str, reference: tuple[str, torch.Tensor], *others: tuple[str, torch.Tensor]) -> None:
+    ref_name, ref = reference
+    for name, t in others:
+        if t.shape[:3] != ref.shape[:3]:
+            raise ValueError(
+                f"{node}: '{name}' is {t.shape[0]} frames of {t.shape[2]}×{t.shape[1]} but '{ref_name}' is "
+                f"{ref.shape[0]} frames of {ref.shape[2]}×{ref.shape[1]}. Feed layers of the same clip at the "
+                "same size (OmnimatteDecode returns them at the source size and frame count).")
+
+
+def core_error(node: str, err: Exception) -> ValueError:
+    """A library ValueError re-raised with the node's name in front."""
+    return ValueError(f"{node}: {err}")

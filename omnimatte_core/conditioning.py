@@ -1,0 +1,96 @@
+"""Casper's inputs from a video and an object mask (DESIGN §3), host-independent maths.
+
+The video is resized (stretched) to the working size and mirror-padded in time to 4n+1
+frames; the mask becomes the pixel trimask, packed to the latent grid. What the source
+looked like is kept in :class:`SourceInfo` so decoding can give it back unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from . import trimask as tm
+
+SOURCE_KEY = "omnimatte_source"  # where a LATENT dict carries its SourceInfo
+LONGEST_WINDOW = 81  # frames Casper was trained on; longer clips run as one window
+VAE_STRIDE = 8  # Wan 2.1 VAE: 8× in space, 4× in time (after the first frame)
+SIZE_MULTIPLE = 16  # VAE stride × patch size 2
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """The clip as the user gave it, so layers come back at its size and frame count."""
+
+    frames: int
+    height: int
+    width: int
+    padded_frames: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_latent(cls, latent: dict) -> "SourceInfo | None":
+        info = latent.get(SOURCE_KEY)
+        return cls(**info) if isinstance(info, dict) else None
+
+
+@dataclass
+class CasperInputs:
+    video: torch.Tensor  # [Np, h, w, 3] working size, 4n+1 frames
+    trimask: torch.Tensor  # [Np, h, w] in {0, 0.5, 1}
+    concat_mask: torch.Tensor  # [1, 4, T_lat, h/8, w/8]
+    source: SourceInfo
+
+
+def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """[N, H, W, C] → [N, height, width, C], antialiased bilinear (either direction)."""
+    if frames.shape[1:3] == (height, width):
+        return frames
+    x = frames.movedim(-1, 1)
+    x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    return x.movedim(1, -1)
+
+
+def broadcast_mask(mask: torch.Tensor, frames: int) -> torch.Tensor:
+    """MASK [1 or N, H, W] → [N, H, W] (one frame serves every frame)."""
+    return mask.expand(frames, *mask.shape[1:]) if mask.shape[0] == 1 else mask
+
+
+def working_mask(mask: torch.Tensor, frames: int, height: int, width: int, threshold: float) -> torch.Tensor:
+    """Float MASK at source size → bool [N, height, width]: area-resized, then thresholded (Casper)."""
+    mask = broadcast_mask(mask, frames).float()
+    if mask.shape[1:] != (height, width):
+        mask = F.interpolate(mask.unsqueeze(1), size=(height, width), mode="area").squeeze(1)
+    return tm.binarize(mask, threshold)
+
+
+def latent_trimask(trimask: torch.Tensor) -> torch.Tensor:
+    """Pixel trimask [4n+1, h, w] → packed and area-pooled to the latent grid [1, 4, n+1, h/8, w/8]."""
+    packed = tm.pack_trimask(trimask)  # [1, 4, T_lat, h, w]
+    _, c, t, h, w = packed.shape
+    pooled = F.avg_pool2d(packed.reshape(c * t, 1, h, w), VAE_STRIDE)
+    return pooled.reshape(1, c, t, h // VAE_STRIDE, w // VAE_STRIDE)
+
+
+def casper_inputs(video: torch.Tensor, object_mask: torch.Tensor, keep_mask: torch.Tensor | None,
+                  height: int, width: int, dilation_px: int, threshold: float) -> CasperInputs:
+    """video [N, H, W, 3] + masks [1|N, H, W] → working-size, padded inputs for the VAE and Wan."""
+    n, src_h, src_w = video.shape[:3]
+    padded = tm.padded_length(n)
+    frames = resize_frames(video[..., :3].float(), height, width)
+    obj = working_mask(object_mask, n, height, width, threshold)
+    keep = working_mask(keep_mask, n, height, width, threshold) if keep_mask is not None else None
+    trimask = tm.build_trimask(obj, keep, dilation_px)  # [N, h, w]
+    frames, trimask = tm.mirror_pad_time(frames, padded), tm.mirror_pad_time(trimask, padded)
+    return CasperInputs(frames, trimask, latent_trimask(trimask), SourceInfo(n, src_h, src_w, padded))
+
+
+def layers_to_source(frames: torch.Tensor, source: SourceInfo | None) -> torch.Tensor:
+    """Decoded [Np, h, w, C] → the source's frame count and size (padding cropped, size restored)."""
+    if source is None:
+        return frames
+    return resize_frames(frames[: source.frames], source.height, source.width)

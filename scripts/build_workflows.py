@@ -1,0 +1,258 @@
+"""Write the ready-made workflows (UI format, ``workflows/``) and their API copies (``tests/workflows_api/``).
+
+The graphs are described here once; widget order, input and output types come from the host's
+node definitions, so the files match the ComfyUI they were built against. Run after changing a
+node's inputs:  ``source scripts/env.sh && "$OMNIMATTE_PY" -m scripts.build_workflows``
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scripts import comfy_host
+from scripts import workflow_format as wf
+
+log = logging.getLogger("build_workflows")
+WORKFLOWS_DIR = comfy_host.PACK_DIR / "workflows"
+API_DIR = comfy_host.PACK_DIR / "tests" / "workflows_api"
+REPACKAGED = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
+MODEL_FILES = {  # loader input → (file name, models/ folder, public URL or None)
+    "unet_name": ("wan2.1_casper_1.3b_inp.safetensors", "diffusion_models", None),
+    "clip_name": ("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
+                  f"{REPACKAGED}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
+    "clip_vision": ("clip_vision_h.safetensors", "clip_vision", f"{REPACKAGED}/clip_vision/clip_vision_h.safetensors"),
+    "vae_name": ("wan_2.1_vae.safetensors", "vae", f"{REPACKAGED}/vae/wan_2.1_vae.safetensors"),
+    "effect_expert": ("easyomnimatte_effect.safetensors", "omnimatte", None),
+    "quality_expert": ("easyomnimatte_quality.safetensors", "omnimatte", None),
+}
+TITLES = {"video": "Input video", "mask": "Object mask video", "new_background": "New background video",
+          "positive": "Background prompt", "negative": "Negative prompt"}
+COLUMN, ROW = 380, 190
+
+
+@dataclass
+class Node:
+    id: int
+    type: str
+    spec: dict
+    ui: dict = field(default_factory=dict)
+
+
+class UIGraph:
+    """Builds a UI-format workflow from node types, widget values by name, and links by name."""
+
+    def __init__(self) -> None:
+        self.nodes: list[Node] = []
+        self.links: list[list] = []
+
+    def add(self, node_type: str, col: float, row: float, title: str | None = None, **widgets: Any) -> Node:
+        node_id = len(self.nodes) + 1
+        spec = wf.node_definition(node_type) if node_type not in wf.NOTE_NODES else {"input": {}, "output": []}
+        values = []
+        for name, kind, options in wf.widget_slots(spec):
+            if name is None:
+                values.append("fixed" if kind == "CONTROL" else "image")
+            elif name in widgets:
+                values.append(widgets.pop(name))
+            else:
+                default = options.get("default")
+                choices = wf.combo_options(kind, options)
+                values.append(default if default is not None or not choices else choices[0])
+        if node_type in wf.NOTE_NODES:
+            values = [widgets.pop("text")]
+        if widgets:
+            raise KeyError(f"{node_type} has no widget(s) {sorted(widgets)}")
+        ui = {"id": node_id, "type": node_type, "pos": [col * COLUMN, row * ROW], "size": [340, 120],
+              "flags": {}, "order": node_id - 1, "mode": 0, "inputs": [], "outputs": [],
+              "properties": {"Node name for S&R": node_type}, "widgets_values": values}
+        if title:
+            ui["title"] = title
+        for name, kind, options in wf.input_specs(spec):
+            if not wf.is_widget(kind, options):
+                ui["inputs"].append({"name": name, "type": kind, "link": None})
+        names = spec.get("output_name") or spec["output"]
+        ui["outputs"] = [{"name": n, "type": t, "links": [], "slot_index": i}
+                         for i, (n, t) in enumerate(zip(names, spec["output"]))]
+        self._add_models(ui, spec)
+        node = Node(node_id, node_type, spec, ui)
+        self.nodes.append(node)
+        return node
+
+    def _add_models(self, ui: dict, spec: dict) -> None:
+        models = []
+        for file_name, folder, url in MODEL_FILES.values():
+            if url and file_name in ui["widgets_values"]:
+                models.append({"name": file_name, "url": url, "directory": folder})
+        if models:
+            ui["properties"]["models"] = models
+
+    def link(self, source: Node, output: str | int, target: Node, input_name: str) -> None:
+        names = [o["name"] for o in source.ui["outputs"]]
+        slot = output if isinstance(output, int) else names.index(output)
+        link_id = len(self.links) + 1
+        kind = source.ui["outputs"][slot]["type"]
+        inputs = target.ui["inputs"]
+        entry = next((i for i in inputs if i["name"] == input_name), None)
+        if entry is None:  # a widget turned into an input
+            entry = {"name": input_name, "type": kind, "widget": {"name": input_name}, "link": None}
+            inputs.append(entry)
+        entry["link"] = link_id
+        source.ui["outputs"][slot]["links"].append(link_id)
+        self.links.append([link_id, source.id, slot, target.id, inputs.index(entry), kind])
+
+    def to_json(self) -> dict:
+        return {"id": "00000000-0000-4000-8000-0000000000" + f"{len(self.nodes):02d}", "revision": 0,
+                "last_node_id": len(self.nodes), "last_link_id": len(self.links),
+                "nodes": [n.ui for n in self.nodes], "links": self.links, "groups": [], "config": {},
+                "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}}, "version": 0.4}
+
+
+def _models(g: UIGraph) -> dict[str, Node]:
+    unet = g.add("UNETLoader", 0, 0, unet_name=MODEL_FILES["unet_name"][0])
+    shift = g.add("ModelSamplingSD3", 1, 0, shift=5.0)
+    g.link(unet, 0, shift, "model")
+    clip = g.add("CLIPLoader", 0, 1, clip_name=MODEL_FILES["clip_name"][0], type="wan")
+    positive = g.add("CLIPTextEncode", 1, 1, title=TITLES["positive"], text="a video of a beautiful background.")
+    negative = g.add("CLIPTextEncode", 1, 2, title=TITLES["negative"], text="")
+    for encode in (positive, negative):
+        g.link(clip, 0, encode, "clip")
+    vae = g.add("VAELoader", 0, 3, vae_name=MODEL_FILES["vae_name"][0])
+    vision = g.add("CLIPVisionLoader", 0, 4, clip_name=MODEL_FILES["clip_vision"][0])
+    experts = g.add("LoadOmnimatteExperts", 0, 5, effect_expert=MODEL_FILES["effect_expert"][0],
+                    quality_expert=MODEL_FILES["quality_expert"][0])
+    return {"model": shift, "positive": positive, "negative": negative, "vae": vae, "vision": vision,
+            "experts": experts}
+
+
+def _decompose(g: UIGraph) -> dict[str, Node]:
+    """Shared part: load video + mask, condition, sample, decode."""
+    m = _models(g)
+    video = g.add("LoadVideo", 0, 6, title=TITLES["video"], file="input_video.mp4")
+    frames = g.add("GetVideoComponents", 1, 6)
+    g.link(video, 0, frames, "video")
+    mask_video = g.add("LoadVideo", 0, 7.5, title=TITLES["mask"], file="mask_00.mp4")
+    mask_frames = g.add("GetVideoComponents", 1, 7.5)
+    g.link(mask_video, 0, mask_frames, "video")
+    mask = g.add("ImageToMask", 2, 7.5, channel="red")
+    g.link(mask_frames, "images", mask, "image")
+    first = g.add("ImageFromBatch", 2, 4.5, batch_index=0, length=1)
+    g.link(frames, "images", first, "image")
+    encode = g.add("CLIPVisionEncode", 3, 4.5, crop="none")
+    g.link(m["vision"], 0, encode, "clip_vision")
+    g.link(first, 0, encode, "image")
+    cond = g.add("OmnimatteConditioning", 3, 1, mask_threshold=0.94)
+    for name, source in (("positive", m["positive"]), ("negative", m["negative"]), ("vae", m["vae"])):
+        g.link(source, 0, cond, name)
+    g.link(frames, "images", cond, "video")
+    g.link(mask, 0, cond, "object_mask")
+    g.link(encode, 0, cond, "clip_vision_output")
+    sampler = g.add("BranchWanSampler", 4, 0, seed=43, steps=50, cfg=1.0, tau=0.5)
+    g.link(m["model"], 0, sampler, "model")
+    g.link(m["experts"], 0, sampler, "experts")
+    for i, name in enumerate(("positive", "negative", "latent")):
+        g.link(cond, i, sampler, name)
+    decode = g.add("OmnimatteDecode", 5, 0)
+    g.link(m["vae"], 0, decode, "vae")
+    g.link(sampler, 0, decode, "background")
+    g.link(sampler, 1, decode, "alpha")
+    return {"frames": frames, "decode": decode}
+
+
+def _save_video(g: UIGraph, images: tuple[Node, int | str], frames: Node, prefix: str, col: float, row: float) -> None:
+    """Core SaveWEBM (vp9) at the clip's frame rate; the same inputs on every supported host."""
+    save = g.add("SaveWEBM", col, row, filename_prefix=prefix, codec="vp9", crf=16.0)
+    g.link(images[0], images[1], save, "images")
+    g.link(frames, "fps", save, "fps")
+
+
+NOTE_COMMON = """**Inputs**: put the clip in ComfyUI's `input/` folder and pick it in *{video}*; pick the
+object's mask video in *{mask}* (white = object, one object per file). Describe the **background**
+in *{positive}* (e.g. "a video of a beautiful beach."). Working size 832×480 (multiples of 16);
+clips of up to 81 frames run as one window (longer ones run too, slower, with a warning).
+
+**Models**: the Casper transformer in `models/diffusion_models/`, the two experts (from this pack's
+`training/`) in `models/omnimatte/`, plus the stock umt5, clip_vision_h and wan_2.1_vae files. See
+the pack's README. **τ** on Branch Wan Sampler: lower = crisper matte, higher = stronger effects.
+"""
+
+
+def decompose_layers() -> dict:
+    g = UIGraph()
+    d = _decompose(g)
+    recover = g.add("RecoverForeground", 6, 0)
+    g.link(d["frames"], "images", recover, "video")
+    g.link(d["decode"], 0, recover, "background")
+    g.link(d["decode"], 1, recover, "alpha")
+    save_rgba = g.add("SaveImage", 7, 0, filename_prefix="omnimatte/rgba")
+    g.link(recover, "rgba", save_rgba, "images")
+    _save_video(g, (d["decode"], 0), d["frames"], "omnimatte/background", 6, 2)
+    alpha = g.add("MaskToImage", 6, 3.5)
+    g.link(d["decode"], 1, alpha, "mask")
+    _save_video(g, (alpha, 0), d["frames"], "omnimatte/alpha", 7, 3.5)
+    _save_video(g, (recover, "foreground"), d["frames"], "omnimatte/foreground_preview", 7, 5)
+    g.add("MarkdownNote", 4, 3, text="## Decompose a video into layers\n\n" + NOTE_COMMON.format(**TITLES) +
+          "\n**Outputs** (in `output/omnimatte/`): the clean background video, the alpha matte video "
+          "(object + shadows, reflections, smoke), RGBA PNGs (straight alpha) and a foreground preview video.")
+    return g.to_json()
+
+
+def remove_object() -> dict:
+    g = UIGraph()
+    d = _decompose(g)
+    _save_video(g, (d["decode"], 0), d["frames"], "omnimatte/clean_plate", 6, 0)
+    g.add("MarkdownNote", 4, 3, text="## Remove an object and its effects\n\n" + NOTE_COMMON.format(**TITLES) +
+          "\n**Output**: the clean background plate, with the object *and* its shadows/reflections removed.")
+    return g.to_json()
+
+
+def replace_background() -> dict:
+    g = UIGraph()
+    d = _decompose(g)
+    recover = g.add("RecoverForeground", 6, 0)
+    g.link(d["frames"], "images", recover, "video")
+    g.link(d["decode"], 0, recover, "background")
+    g.link(d["decode"], 1, recover, "alpha")
+    new_video = g.add("LoadVideo", 6, 3, title=TITLES["new_background"], file="new_background.mp4")
+    new_frames = g.add("GetVideoComponents", 7, 3)
+    g.link(new_video, 0, new_frames, "video")
+    composite = g.add("CompositeLayers", 7, 0)
+    g.link(recover, "foreground", composite, "foreground")
+    g.link(d["decode"], 1, composite, "alpha")
+    g.link(new_frames, "images", composite, "background")
+    _save_video(g, (composite, 0), d["frames"], "omnimatte/composite", 8, 0)
+    g.add("MarkdownNote", 4, 3, text="## Replace the background\n\n" + NOTE_COMMON.format(**TITLES) +
+          f"\nPick the new background in *{TITLES['new_background']}* (a video; a shorter one loops — "
+          "switch to hold_last on Composite Layers). The foreground keeps its shadows and reflections.")
+    return g.to_json()
+
+
+WORKFLOWS = {"decompose_layers": decompose_layers, "remove_object": remove_object,
+             "replace_background": replace_background}
+
+
+def build() -> dict[str, dict]:
+    return {name: make() for name, make in WORKFLOWS.items()}
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    path = comfy_host.find_comfyui()
+    if path is None:
+        raise SystemExit(comfy_host.NO_HOST_MESSAGE)
+    comfy_host.import_comfy(path)
+    comfy_host.load_nodes_with_pack()
+    WORKFLOWS_DIR.mkdir(exist_ok=True)
+    API_DIR.mkdir(exist_ok=True)
+    for name, ui in build().items():
+        definitions = {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
+        (WORKFLOWS_DIR / f"{name}.json").write_text(json.dumps(ui, indent=1) + "\n")
+        (API_DIR / f"{name}.json").write_text(json.dumps(wf.ui_to_api(ui, definitions), indent=1) + "\n")
+        log.info("wrote workflows/%s.json and tests/workflows_api/%s.json", name, name)
+
+
+if __name__ == "__main__":
+    main()

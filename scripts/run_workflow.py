@@ -1,0 +1,227 @@
+"""Headless runner: one of the pack's workflows on a video and mask, no browser.
+
+    bash scripts/run.sh --video clip.mp4 --mask mask_00.mp4 --out layers/
+
+It loads ComfyUI in-process, turns ``workflows/<name>.json`` into a prompt, substitutes the
+inputs, model names and settings, checks that every model file exists (and says where each
+one goes when not), runs the graph with progress in the log, and writes the layers to --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from scripts import comfy_host
+from scripts import workflow_format as wf
+
+log = logging.getLogger("omnimatte.run")
+WORKFLOWS_DIR = comfy_host.PACK_DIR / "workflows"
+LOADERS = {  # (node type, input) → (models folder, what it is, where to get it)
+    ("UNETLoader", "unet_name"): ("diffusion_models", "Casper transformer (Wan2.1-Fun-1.3B-InP finetune)",
+                                  "see README 'Model files'"),
+    ("CLIPLoader", "clip_name"): ("text_encoders", "umt5-xxl text encoder", "Comfy-Org/Wan_2.1_ComfyUI_repackaged"),
+    ("CLIPVisionLoader", "clip_name"): ("clip_vision", "CLIP-H vision encoder", "Comfy-Org/Wan_2.1_ComfyUI_repackaged"),
+    ("VAELoader", "vae_name"): ("vae", "Wan 2.1 VAE", "Comfy-Org/Wan_2.1_ComfyUI_repackaged"),
+    ("LoadOmnimatteExperts", "effect_expert"): ("omnimatte", "Effect Expert", "train with training/ (docs/training.md)"),
+    ("LoadOmnimatteExperts", "quality_expert"): ("omnimatte", "Quality Expert", "train with training/ (docs/training.md)"),
+    ("OmnimatteLoadTextEmbeds", "embeds_name"): ("omnimatte_text_embeds", "cached text embeddings",
+                                                 "write with OmnimatteSaveTextEmbeds"),
+}
+MODEL_FLAGS = {"unet": ("UNETLoader", "unet_name"), "text_encoder": ("CLIPLoader", "clip_name"),
+               "clip_vision": ("CLIPVisionLoader", "clip_name"), "vae": ("VAELoader", "vae_name"),
+               "effect_expert": ("LoadOmnimatteExperts", "effect_expert"),
+               "quality_expert": ("LoadOmnimatteExperts", "quality_expert")}
+SETTINGS = {"width": "OmnimatteConditioning", "height": "OmnimatteConditioning",
+            "mask_threshold": "OmnimatteConditioning", "steps": "BranchWanSampler", "seed": "BranchWanSampler",
+            "tau": "BranchWanSampler", "cfg": "BranchWanSampler"}
+
+
+class RunError(Exception):
+    """A problem the user can fix; the message says how."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="run_workflow", description=__doc__.split("\n\n")[0])
+    p.add_argument("--workflow", default="decompose_layers",
+                   help="a name in workflows/ (decompose_layers, remove_object, replace_background) or a path")
+    p.add_argument("--video", required=True, type=Path, help="the clip to decompose")
+    p.add_argument("--mask", required=True, type=Path, help="object mask video, white = object")
+    p.add_argument("--new-background", type=Path, help="new background video (replace_background)")
+    p.add_argument("--out", required=True, type=Path, help="folder the layers are written to")
+    p.add_argument("--prompt", help="background description; default: prompt.json['bg'] beside the video")
+    p.add_argument("--text-embeds", help="use this models/omnimatte_text_embeds file instead of the umt5 encoder")
+    p.add_argument("--extra-model-paths", type=Path, help="an extra_model_paths.yaml (as ComfyUI's flag)")
+    for flag in MODEL_FLAGS:
+        p.add_argument(f"--{flag.replace('_', '-')}", help=f"file name for {MODEL_FLAGS[flag][0]}")
+    for name in SETTINGS:
+        kind = float if name in ("tau", "cfg", "mask_threshold") else int
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{SETTINGS[name]} {name}")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    return p.parse_args(argv)
+
+
+def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
+    """The workflow as an API prompt with this run's inputs, models and settings."""
+    path = Path(args.workflow) if args.workflow.endswith(".json") else WORKFLOWS_DIR / f"{args.workflow}.json"
+    if not path.is_file():
+        raise RunError(f"no workflow {path}. Choose one of: {', '.join(p.stem for p in WORKFLOWS_DIR.glob('*.json'))}")
+    ui = json.loads(path.read_text())
+    definitions = {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
+    prompt = wf.ui_to_api(ui, definitions)
+    for title, file_name in input_names.items():
+        nodes = wf.nodes_titled(prompt, title)
+        if not nodes:
+            raise RunError(f"workflow {path.name} has no node titled '{title}' for this input")
+        for key in nodes:
+            prompt[key]["inputs"]["file"] = file_name
+    text = args.prompt if args.prompt is not None else _prompt_beside(args.video)
+    for key in wf.nodes_titled(prompt, "Background prompt"):
+        prompt[key]["inputs"]["text"] = text
+    if args.text_embeds:
+        prompt = wf.use_cached_text_embeds(prompt, args.text_embeds)
+    for flag, (node_type, field) in MODEL_FLAGS.items():
+        _set_all(prompt, node_type, field, getattr(args, flag))
+    for name, node_type in SETTINGS.items():
+        _set_all(prompt, node_type, name, getattr(args, name))
+    return prompt
+
+
+def _set_all(prompt: dict, node_type: str, field: str, value) -> None:
+    if value is None:
+        return
+    for node in prompt.values():
+        if node["class_type"] == node_type:
+            node["inputs"][field] = value
+
+
+def _prompt_beside(video: Path) -> str:
+    meta = video.parent / "prompt.json"
+    if meta.is_file():
+        return json.loads(meta.read_text()).get("bg", "")
+    return "a video of a beautiful background."
+
+
+def missing_models(prompt: dict) -> list[str]:
+    """One line per model file the prompt names that no models folder holds."""
+    import folder_paths
+
+    lines = []
+    for node in prompt.values():
+        for (node_type, field), (folder, what, where) in LOADERS.items():
+            name = node["inputs"].get(field) if node["class_type"] == node_type else None
+            if name and name != "none" and folder_paths.get_full_path(folder, name) is None:
+                lines.append(f"  models/{folder}/{name}  — {what}; {where}")
+    return sorted(set(lines))
+
+
+class _Server:
+    """What the executor reports to; progress goes to the log."""
+
+    client_id, last_node_id, last_prompt_id = "headless", None, None
+
+    def __init__(self, prompt: dict):
+        self.prompt = prompt
+        self.messages: list = []
+
+    def send_sync(self, event, data, sid=None) -> None:
+        self.messages.append((event, data))
+        if event == "executing" and data.get("node") is not None:
+            node = data["node"]
+            log.info("running %s (%s)", self.prompt.get(node, {}).get("_meta", {}).get("title"), node)
+
+
+def run(args: argparse.Namespace) -> dict:
+    import asyncio
+
+    import comfy.utils
+    import execution
+    import folder_paths
+
+    if args.extra_model_paths:
+        from utils.extra_config import load_extra_path_config
+
+        load_extra_path_config(str(args.extra_model_paths))
+    comfy_host.load_nodes_with_pack()
+    inputs = {"Input video": args.video, "Object mask video": args.mask}
+    if args.new_background:
+        inputs["New background video"] = args.new_background
+    for title, path in inputs.items():
+        if not path.is_file():
+            raise RunError(f"{title}: no file at {path}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="omnimatte-input-") as input_dir:
+        names = {}
+        for title, path in inputs.items():
+            names[title] = f"{len(names)}_{path.name}"
+            shutil.copy(path, Path(input_dir) / names[title])
+        folder_paths.set_input_directory(input_dir)
+        folder_paths.set_output_directory(str(args.out.resolve()))
+        prompt = build_prompt(args, names)
+        missing = missing_models(prompt)
+        if missing:
+            raise RunError("missing model files (put each in the folder shown, under ComfyUI's models/ or a path "
+                           "from --extra-model-paths):\n" + "\n".join(missing))
+        valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
+        if not valid or node_errors:
+            raise RunError(f"the workflow does not validate: {error.get('message') if error else ''} {node_errors}")
+        server = _Server(prompt)
+        executor = comfy_host.prompt_executor(server)
+        comfy.utils.set_progress_bar_global_hook(_log_progress(server))
+        started = time.monotonic()
+        executor.execute(prompt, str(uuid.uuid4()), {"client_id": server.client_id}, outputs)
+    if not executor.success:
+        failure = next((d for e, d in executor.status_messages if e == "execution_error"), {})
+        raise RunError(f"{failure.get('node_type', 'a node')} failed: {failure.get('exception_message', '').strip()}")
+    written = _written_files(executor.history_result.get("outputs", {}), args.out)
+    log.info("done in %.1f s; %d files in %s", time.monotonic() - started, len(written), args.out)
+    return {"files": written, "seconds": time.monotonic() - started}
+
+
+def _log_progress(server: _Server):
+    last = {}
+
+    def hook(value, total, preview=None, node_id=None):
+        node = node_id or server.last_node_id
+        if last.get(node) != value:
+            last[node] = value
+            log.info("  %s: %d/%d", node, value, total)
+    return hook
+
+
+def _written_files(outputs: dict, out: Path) -> list[str]:
+    files = []
+    for node_output in outputs.values():
+        for key in ("images", "videos", "gifs"):
+            for item in node_output.get(key, []) if isinstance(node_output, dict) else []:
+                if isinstance(item, dict) and "filename" in item:
+                    files.append(str(Path(item.get("subfolder", "")) / item["filename"]))
+    return sorted(files)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    args = parse_args(argv)
+    path = comfy_host.find_comfyui()
+    if path is None:
+        log.error(comfy_host.NO_HOST_MESSAGE)
+        return 3
+    comfy_host.import_comfy(path, args.threads)
+    try:
+        result = run(args)
+    except RunError as err:
+        log.error("%s", err)
+        return 2
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""The ready-made workflows: offline validation against the host's node definitions, API copies in
+step, end-to-end runs through the real server, and the headless runner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+from PIL import Image
+
+from harness.data import short_clips
+from scripts import workflow_format as wf
+from scripts.comfy_host import PACK_DIR
+
+WORKFLOWS = sorted((PACK_DIR / "workflows").glob("*.json"))
+API_DIR = PACK_DIR / "tests" / "workflows_api"
+NAMES = [p.stem for p in WORKFLOWS]
+FILE_INPUTS = {"unet_name", "clip_name", "vae_name", "effect_expert", "quality_expert", "embeds_name", "file"}
+CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
+FRAMES, HEIGHT, WIDTH = 9, 384, 640  # the short cut of animator-draw
+TINY_SETTINGS = {"OmnimatteConditioning": {"width": 112, "height": 64},
+                 "BranchWanSampler": {"steps": 2}}
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _definitions(ui: dict) -> dict:
+    return {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
+
+
+def test_the_three_workflows_exist():
+    assert NAMES == ["decompose_layers", "remove_object", "replace_background"]
+    assert sorted(p.stem for p in API_DIR.glob("*.json")) == NAMES
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)
+def test_workflow_fits_the_node_definitions(pack, path):
+    import nodes
+
+    ui = _load(path)
+    by_id = {n["id"]: n for n in ui["nodes"]}
+    assert any(n["type"] in wf.NOTE_NODES for n in ui["nodes"]), "each workflow explains its inputs in a note"
+    for node in ui["nodes"]:
+        if node["type"] in wf.FRONTEND_ONLY:
+            continue
+        assert node["type"] in nodes.NODE_CLASS_MAPPINGS, f"unknown node type {node['type']}"
+        _check_widgets(node, wf.node_definition(node["type"]))
+    for link_id, origin, slot, target, target_slot, kind in ui["links"]:
+        source_def = wf.node_definition(by_id[origin]["type"])
+        assert source_def["output"][slot] == kind, f"link {link_id}: output type {source_def['output'][slot]} ≠ {kind}"
+        entry = by_id[target]["inputs"][target_slot]
+        assert entry["link"] == link_id
+        kinds = {name: k for name, k, _ in wf.input_specs(wf.node_definition(by_id[target]["type"]))}
+        expected = kinds[entry["name"]]
+        assert expected == kind or "*" in (expected, kind), f"link {link_id}: {kind} into {entry['name']} ({expected})"
+
+
+def _check_widgets(node: dict, spec: dict) -> None:
+    slots = wf.widget_slots(spec)
+    values = node["widgets_values"]
+    assert len(values) == len(slots), f"{node['type']}: {len(values)} widget values for {len(slots)} widgets"
+    for (name, kind, options), value in zip(slots, values):
+        where = f"{node['type']}.{name}"
+        if kind == "CONTROL":
+            assert value in CONTROL_VALUES, where
+        elif kind in ("INT", "FLOAT"):
+            assert options.get("min", value) <= value <= options.get("max", value), f"{where}={value}"
+        elif name in FILE_INPUTS:
+            assert isinstance(value, str) and value.endswith((".safetensors", ".mp4")), f"{where}={value}"
+        elif wf.combo_options(kind, options) is not None:
+            assert value in wf.combo_options(kind, options), f"{where}={value}"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)
+def test_defaults_models_and_api_copy_in_step(pack, path):
+    ui = _load(path)
+    api = wf.ui_to_api(ui, _definitions(ui))
+    assert api == _load(API_DIR / path.name), "tests/workflows_api is stale: run python -m scripts.build_workflows"
+    by_type = {}
+    for node in api.values():
+        by_type.setdefault(node["class_type"], []).append(node["inputs"])
+    assert by_type["ModelSamplingSD3"][0]["shift"] == 5.0
+    assert by_type["BranchWanSampler"][0]["tau"] == 0.5 and by_type["BranchWanSampler"][0]["cfg"] == 1.0
+    assert (by_type["OmnimatteConditioning"][0]["width"], by_type["OmnimatteConditioning"][0]["height"]) == (832, 480)
+    assert by_type["CLIPLoader"][0]["type"] == "wan" and by_type["CLIPVisionEncode"][0]["crop"] == "none"
+    models = [m for n in ui["nodes"] for m in n.get("properties", {}).get("models", [])]
+    assert {m["name"] for m in models} == {"umt5_xxl_fp8_e4m3fn_scaled.safetensors", "clip_vision_h.safetensors",
+                                          "wan_2.1_vae.safetensors"}
+    assert all(m["url"].startswith("https://huggingface.co/Comfy-Org/") for m in models)
+
+
+def test_text_encoder_rule_replaces_every_text_encode(pack):
+    api = _load(API_DIR / "decompose_layers.json")
+    swapped = wf.use_cached_text_embeds(api, "x.safetensors")
+    types = [n["class_type"] for n in swapped.values()]
+    assert "CLIPLoader" not in types and "CLIPTextEncode" not in types
+    assert types.count("OmnimatteLoadTextEmbeds") == [n["class_type"] for n in api.values()].count("CLIPTextEncode")
+    assert set(swapped) == set(api) - {k for k, n in api.items() if n["class_type"] == "CLIPLoader"}
+
+
+# -- end to end through the real server ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def server_inputs(comfy_server, tmp_path_factory):
+    clips = short_clips(tmp_path_factory.mktemp("clips"))
+    for path in clips.values():
+        shutil.copy(path, comfy_server.base_dir / "input" / path.name)
+    return {"Input video": clips["video"].name, "Object mask video": clips["mask"].name,
+            "New background video": clips["new_background"].name}
+
+
+def _tiny_prompt(name: str, tiny_files, expert_files, text_embeds_file, clip_vision_file, inputs) -> dict:
+    prompt = wf.use_cached_text_embeds(_load(API_DIR / f"{name}.json"), text_embeds_file)
+    models = {("UNETLoader", "unet_name"): tiny_files["i2v"].name, ("VAELoader", "vae_name"): tiny_files["vae"].name,
+              ("CLIPVisionLoader", "clip_name"): clip_vision_file.name,
+              ("LoadOmnimatteExperts", "effect_expert"): expert_files["effect"],
+              ("LoadOmnimatteExperts", "quality_expert"): expert_files["quality"]}
+    for node in prompt.values():
+        for (node_type, field), value in models.items():
+            if node["class_type"] == node_type:
+                node["inputs"][field] = value
+        node["inputs"].update(TINY_SETTINGS.get(node["class_type"], {}))
+    for title, file_name in inputs.items():
+        for key in wf.nodes_titled(prompt, title):
+            prompt[key]["inputs"]["file"] = file_name
+    return prompt
+
+
+def _run_on_server(server, prompt: dict, timeout_s: float = 600) -> dict:
+    status, body = server.post_json("/prompt", {"prompt": prompt, "client_id": "omnimatte-e2e"})
+    assert status == 200, body
+    prompt_id = body["prompt_id"]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        history = server.get_json(f"/history/{prompt_id}")
+        if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+            entry = history[prompt_id]
+            assert entry["status"]["status_str"] == "success", (entry["status"], server.log_tail())
+            return entry["outputs"]
+        time.sleep(0.5)
+    raise AssertionError(f"prompt {prompt_id} did not finish within {timeout_s} s:\n{server.log_tail()}")
+
+
+def _files(server, outputs: dict, suffix: str) -> list[Path]:
+    found = []
+    for node_output in outputs.values():
+        for item in node_output.get("images", []):
+            if item["filename"].endswith(suffix):
+                found.append(server.base_dir / item.get("type", "output") / item["subfolder"] / item["filename"])
+    return sorted(found)
+
+
+def _video_frames(path: Path) -> tuple[int, int, int]:
+    with av.open(str(path)) as video:
+        frames = [f for f in video.decode(video=0)]
+    return len(frames), frames[0].height, frames[0].width
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_runs_end_to_end_on_the_server(comfy_server, server_inputs, tiny_files, expert_files,
+                                                text_embeds_file, clip_vision_file, name):
+    prompt = _tiny_prompt(name, tiny_files, expert_files, text_embeds_file, clip_vision_file, server_inputs)
+    outputs = _run_on_server(comfy_server, prompt)
+    videos = _files(comfy_server, outputs, ".webm")
+    expected_videos = {"decompose_layers": 3, "remove_object": 1, "replace_background": 1}[name]
+    assert len(videos) == expected_videos
+    for video in videos:
+        assert _video_frames(video) == (FRAMES, HEIGHT, WIDTH), video.name
+    pngs = _files(comfy_server, outputs, ".png")
+    if name == "decompose_layers":
+        assert len(pngs) == FRAMES
+        for png in pngs:
+            with Image.open(png) as image:
+                assert image.mode == "RGBA" and image.size == (WIDTH, HEIGHT)
+                low, high = image.getchannel("A").getextrema()
+                assert 0 <= low <= high <= 255
+    else:
+        assert pngs == []
+
+
+@pytest.mark.server
+def test_malformed_prompt_gets_400_with_node_errors(comfy_server, server_inputs, tiny_files, expert_files,
+                                                    text_embeds_file, clip_vision_file):
+    prompt = _tiny_prompt("remove_object", tiny_files, expert_files, text_embeds_file, clip_vision_file,
+                          server_inputs)
+    sampler = next(k for k, n in prompt.items() if n["class_type"] == "BranchWanSampler")
+    prompt[sampler]["inputs"]["tau"] = 1.5
+    status, body = comfy_server.post_json("/prompt", {"prompt": prompt})
+    assert status == 400
+    errors = body["node_errors"][sampler]["errors"]
+    assert errors[0]["type"] == "value_bigger_than_max" and errors[0]["extra_info"]["input_name"] == "tau"
+
+
+# -- the headless runner ------------------------------------------------------------------------
+
+def test_headless_runner_writes_every_layer(tmp_path, tiny_files, expert_files, text_embeds_file, clip_vision_file,
+                                            comfy_dirs):
+    clips = short_clips(tmp_path / "clips")
+    models = comfy_dirs / "models"
+    yaml_path = tmp_path / "extra_model_paths.yaml"
+    yaml_path.write_text("tiny:\n" + "".join(f"  {k}: {models / k}\n" for k in
+                                             ("diffusion_models", "vae", "omnimatte", "omnimatte_text_embeds"))
+                         + f"  clip_vision: {clip_vision_file.parent}\n")
+    out = tmp_path / "layers"
+    cmd = [sys.executable, "-m", "scripts.run_workflow", "--video", str(clips["video"]), "--mask", str(clips["mask"]),
+           "--out", str(out), "--extra-model-paths", str(yaml_path), "--unet", tiny_files["i2v"].name,
+           "--vae", tiny_files["vae"].name, "--clip-vision", clip_vision_file.name,
+           "--effect-expert", expert_files["effect"], "--quality-expert", expert_files["quality"],
+           "--text-embeds", text_embeds_file, "--width", "112", "--height", "64", "--steps", "2"]
+    done = subprocess.run(cmd, cwd=PACK_DIR, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    written = sorted(result["files"])
+    assert len([f for f in written if f.endswith(".png")]) == FRAMES
+    assert {Path(f).name.rsplit("_", 2)[0] for f in written if f.endswith(".webm")} == \
+        {"alpha", "background", "foreground_preview"}
+    for f in written:
+        assert (out / f).is_file()
+    assert _video_frames(out / next(f for f in written if "alpha" in f)) == (FRAMES, HEIGHT, WIDTH)
+    missing = subprocess.run([sys.executable, "-m", "scripts.run_workflow", "--video", str(clips["video"]),
+                              "--mask", str(clips["mask"]), "--out", str(tmp_path / "x")],
+                             cwd=PACK_DIR, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 2
+    assert "missing model files" in missing.stderr and "models/omnimatte/easyomnimatte_effect.safetensors" in missing.stderr
