@@ -101,6 +101,22 @@ def test_expert_file_loads_and_samples_in_the_branch_sampler(core, tiny_i2v, tra
     assert not torch.allclose(trained_out[1], zero_out[1], atol=1e-4), "the trained expert changes nothing"
 
 
+def test_trained_expert_runs_in_the_node_chain(runner, tiny_files, comfy_dirs, trained):
+    """LoadOmnimatteExperts reads the file training wrote; BranchWanSampler samples with it."""
+    import shutil
+
+    from test_omnimatte_chain import SOURCE_FRAMES, SOURCE_H, SOURCE_W, _clip, chain_graph, set_sources
+
+    target = comfy_dirs / "models" / "omnimatte" / "trained_effect_expert.safetensors"
+    shutil.copy(trained["path"], target)
+    video, mask = _clip(seed=3)
+    set_sources(video, mask, seed=3)
+    result = runner.run(chain_graph(tiny_files, {"effect": target.name, "quality": "none"}))
+    assert result.success, result.error_message()
+    alpha = result.captured["alpha"]
+    assert alpha.shape == (SOURCE_FRAMES, SOURCE_H, SOURCE_W) and torch.isfinite(alpha).all()
+
+
 def test_gradient_checkpointing_gives_the_same_gradients(run_files):
     import comfy.model_management as mm
 

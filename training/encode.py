@@ -5,14 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
-from omnimatte_core.trimask import pack_trimask
+from omnimatte_core.conditioning import latent_trimask  # the packing OmnimatteConditioning uses
 
 from .dataset import Clip
 from .features import ClipVisionFeatures, TextEmbeddings
-
-VAE_STRIDE = 8
 
 
 @dataclass
@@ -20,17 +17,9 @@ class EncodedClip:
     video_latent: torch.Tensor  # [1, 16, T, h, w] VAE space (concat_cond normalises it)
     background: torch.Tensor  # [1, 16, T, h, w] model space (process_latent_in applied): bg row x0
     alpha: torch.Tensor  # [1, 16, T, h, w] model space: alpha row x0
-    concat_mask: torch.Tensor  # [1, 4, T, h, w] packed trimask on the latent grid
+    concat_mask: torch.Tensor  # [1, 4, T, h, w] packed trimask on the latent grid (as OmnimatteConditioning)
     context: torch.Tensor  # [1, L, 4096]
     clip_fea: torch.Tensor  # [1, 257, 1280]
-
-
-def latent_trimask(trimask: torch.Tensor) -> torch.Tensor:
-    """Pixel trimask [4n+1, H, W] → [1, 4, n+1, H/8, W/8]: packed (frame 0 repeated), area-pooled."""
-    packed = pack_trimask(trimask)  # [1, 4, T, H, W]
-    _, c, t, h, w = packed.shape
-    pooled = F.avg_pool2d(packed.reshape(c * t, 1, h, w), VAE_STRIDE)
-    return pooled.reshape(1, c, t, h // VAE_STRIDE, w // VAE_STRIDE)
 
 
 def vae_encode(vae, frames: torch.Tensor) -> torch.Tensor:
