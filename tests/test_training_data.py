@@ -195,3 +195,19 @@ def test_preview_grid_png(tmp_path):
                      "--frames", "5"])
     image = Image.open(out)
     assert image.size == (4 * 48, 3 * 32 + 14)
+
+
+def test_clip_vision_cache_means_a_second_run_never_loads_clip_h(pack, clip_vision_file, tmp_path):
+    """Features are cached by frame content: the second expert's run reads them without CLIP-H."""
+    from training.features import ClipVisionFeatures
+
+    frames = [torch.rand(32, 48, 3, generator=torch.Generator().manual_seed(i)) for i in range(2)]
+    first = ClipVisionFeatures(str(clip_vision_file), tmp_path / "cache")
+    computed = [first.features(f, i) for i, f in enumerate(frames)]
+    assert first.misses == 2 and first.model is not None
+    assert computed[0].shape == (1, 257, 1280) and not torch.equal(computed[0], computed[1])
+    second = ClipVisionFeatures(str(clip_vision_file), tmp_path / "cache")
+    again = [second.features(f, i + 7) for i, f in enumerate(frames)]  # same frames, other indices
+    assert second.misses == 0 and second.model is None
+    assert all(torch.equal(a, b) for a, b in zip(computed, again))
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2

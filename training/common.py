@@ -19,6 +19,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vae", required=True, help="Wan 2.1 VAE .safetensors")
     p.add_argument("--text-embeds", required=True, help="cached text embedding file, or folder with captions.json")
     p.add_argument("--clip-vision", required=True, help="clip_vision_h.safetensors, or random:SEED (smoke tests only)")
+    p.add_argument("--clip-vision-cache", default=None, metavar="DIR",
+                   help="store CLIP-H features of frame 0 here; runs that find them all never load CLIP-H")
     p.add_argument("--base-lora", default=None, metavar="FILE[:STRENGTH]",
                    help="a LoRA that is part of the frozen base (Casper 14B = Wan2.1-Fun-14B-InP + LoRA), applied "
                         "as LoraLoaderModelOnly does")
@@ -94,7 +96,8 @@ def load_inputs(args: argparse.Namespace, precision: str = "auto") -> Inputs:
     data = data_config(args)
     fg, bg = foreground_source(args.foregrounds), background_source(args.backgrounds)
     text.check(bg.captions())
-    return Inputs(base, load_vae(args.vae), text, ClipVisionFeatures(args.clip_vision), SyntheticClips(data, fg, bg),
+    clip_vision = ClipVisionFeatures(args.clip_vision, getattr(args, "clip_vision_cache", None))
+    return Inputs(base, load_vae(args.vae), text, clip_vision, SyntheticClips(data, fg, bg),
                   SyntheticClips(replace(data, seed=args.seed + HELD_OUT_SEED_OFFSET), fg, bg), bf16, device)
 
 

@@ -6,16 +6,22 @@ clip, or a folder holding ``captions.json`` (``{caption: file name}``) written b
 ``python -m training.cache_text``.
 
 CLIP vision (frame 0 of each clip, as Casper): a CLIP-H model file loaded with ComfyUI's
-``comfy.clip_vision.load`` (0.6 B parameters, held during training), or ``random:SEED``:
-seeded random features shaped like CLIP-H's output, for tests and smoke runs only.
+``comfy.clip_vision.load``, or ``random:SEED``: seeded random features shaped like CLIP-H's
+output, for tests and smoke runs only. With a cache folder (``--clip-vision-cache``) features
+are stored by the content of frame 0 and the model file's name: a run that finds every clip
+there (the second expert on the same data seed, a resume, validation) never loads CLIP-H;
+the model is loaded on the first miss only.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import torch
+
+from safetensors.torch import load_file, save_file
 
 from omnimatte_core.text_embeds import load_conditioning
 
@@ -65,23 +71,45 @@ def pad_tokens(tokens: list[torch.Tensor]) -> torch.Tensor:
 
 
 class ClipVisionFeatures:
-    def __init__(self, spec: str):
+    def __init__(self, spec: str, cache_dir: str | Path | None = None):
         self.spec = spec
         self.model = None
+        self.cache_dir = Path(cache_dir) if cache_dir else None
+        self.misses = 0
         if spec.startswith("random:"):
             self.seed = int(spec.split(":", 1)[1])
-        else:
-            import comfy.clip_vision
-
-            if not Path(spec).is_file():
-                raise ValueError(f"--clip-vision {spec} does not exist; pass clip_vision_h.safetensors "
-                                 "(or random:SEED for smoke tests only)")
-            self.model = comfy.clip_vision.load(spec)
+        elif not Path(spec).is_file():
+            raise ValueError(f"--clip-vision {spec} does not exist; pass clip_vision_h.safetensors "
+                             "(or random:SEED for smoke tests only)")
 
     def features(self, first_frame: torch.Tensor, index: int) -> torch.Tensor:
         """Frame 0 [H, W, 3] → penultimate hidden states [1, 257, 1280] (random: seeded by clip index)."""
-        if self.model is None:
+        if self.spec.startswith("random:"):
             gen = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
             return torch.randn(1, CLIP_VISION_TOKENS, CLIP_VISION_DIM, generator=gen)
+        cached = self._cache_path(first_frame)
+        if cached is not None and cached.is_file():
+            return load_file(str(cached))["penultimate"]
+        features = self._encode(first_frame)
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            save_file({"penultimate": features.contiguous()}, str(cached) + ".part")
+            Path(str(cached) + ".part").replace(cached)
+        return features
+
+    def _encode(self, first_frame: torch.Tensor) -> torch.Tensor:
+        self.misses += 1
+        if self.model is None:
+            import comfy.clip_vision
+
+            self.model = comfy.clip_vision.load(self.spec)
         out = self.model.encode_image(first_frame[None], crop=False)  # Casper feeds the whole frame
         return out.penultimate_hidden_states.float().cpu()
+
+    def _cache_path(self, first_frame: torch.Tensor) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        digest = hashlib.sha1(Path(self.spec).name.encode())
+        digest.update(str(tuple(first_frame.shape)).encode())
+        digest.update(first_frame.detach().float().cpu().contiguous().numpy().tobytes())
+        return self.cache_dir / f"{digest.hexdigest()}.safetensors"
