@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Callable, Optional
 
 import torch
@@ -15,7 +14,6 @@ import latent_preview
 from .experts import ExpertPair
 from .patching import apply_branch_experts
 
-log = logging.getLogger(__name__)
 StepCallback = Callable[[int, torch.Tensor, torch.Tensor, int], None]
 
 

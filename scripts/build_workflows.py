@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from scripts import comfy_host
@@ -180,13 +179,19 @@ the pack's README. **τ** on Branch Wan Sampler: lower = crisper matte, higher =
 """
 
 
-def decompose_layers() -> dict:
-    g = UIGraph()
-    d = _decompose(g)
+def _recover(g: UIGraph, d: dict[str, Node]) -> Node:
+    """RecoverForeground from the original frames and the decoded layers."""
     recover = g.add("RecoverForeground", 6, 0)
     g.link(d["frames"], "images", recover, "video")
     g.link(d["decode"], 0, recover, "background")
     g.link(d["decode"], 1, recover, "alpha")
+    return recover
+
+
+def decompose_layers() -> dict:
+    g = UIGraph()
+    d = _decompose(g)
+    recover = _recover(g, d)
     save_rgba = g.add("SaveImage", 7, 0, filename_prefix="omnimatte/rgba")
     g.link(recover, "rgba", save_rgba, "images")
     _save_video(g, (d["decode"], 0), d["frames"], "omnimatte/background", 6, 2)
@@ -212,10 +217,7 @@ def remove_object() -> dict:
 def replace_background() -> dict:
     g = UIGraph()
     d = _decompose(g)
-    recover = g.add("RecoverForeground", 6, 0)
-    g.link(d["frames"], "images", recover, "video")
-    g.link(d["decode"], 0, recover, "background")
-    g.link(d["decode"], 1, recover, "alpha")
+    recover = _recover(g, d)
     new_video = g.add("LoadVideo", 6, 3, title=TITLES["new_background"], file="new_background.mp4")
     new_frames = g.add("GetVideoComponents", 7, 3)
     g.link(new_video, 0, new_frames, "video")

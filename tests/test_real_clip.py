@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 
-import torch
 
 from harness.data import shared_clips
 from test_omnimatte_chain import assert_layers_match_source, chain_graph, set_sources

@@ -68,20 +68,11 @@ class Inputs:
     device: torch.device
 
 
-def load_vae(path: str):
-    """A VAE as ``VAELoader`` builds it."""
-    import comfy.sd
-    import comfy.utils
-
-    sd, metadata = comfy.utils.load_torch_file(path, return_metadata=True)
-    vae = comfy.sd.VAE(sd=sd, metadata=metadata)
-    vae.throw_exception_if_invalid()
-    return vae
-
-
 def load_inputs(args: argparse.Namespace, precision: str = "auto") -> Inputs:
     """Base model (ComfyUI loader, shift applied), VAE, features and the synthetic clip streams."""
     import comfy.model_management
+
+    from scripts.random_models import load_vae
 
     from .branch_model import load_base_model, with_base_lora, with_shift
     from .features import ClipVisionFeatures, TextEmbeddings

@@ -126,15 +126,16 @@ class GraphInvalid(Exception):
 
 
 def widget_defaults(node_type: str) -> dict[str, Any]:
-    """Default widget values of a node as the host defines it (inputs differ between hosts)."""
-    import nodes
+    """Default widget values of a node's required inputs as the host defines them (they differ between hosts)."""
+    from scripts import workflow_format as wf
 
-    spec = nodes.NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+    spec = wf.node_definition(node_type)
+    required = spec["input"].get("required", {})
     values = {}
-    for name, (kind, *options) in spec.get("required", {}).items():
-        opts = options[0] if options else {}
-        if isinstance(kind, list) or kind == "COMBO":  # old and new combo formats
-            values[name] = opts.get("default", kind[0] if isinstance(kind, list) else opts["options"][0])
-        elif "default" in opts:
-            values[name] = opts["default"]
+    for name, kind, options in wf.input_specs(spec):
+        if name not in required or not wf.is_widget(kind, options):
+            continue
+        choices = wf.combo_options(kind, options)
+        if "default" in options or choices:
+            values[name] = options.get("default", choices[0] if choices else None)
     return values
