@@ -11,6 +11,7 @@ from .layers import CompositeLayers, RecoverForeground
 from .model_folders import register_model_folder
 from .sampler import BranchWanSampler
 from .text_embeds import OmnimatteLoadTextEmbeds, OmnimatteSaveTextEmbeds
+from .toy_clip import LoadOmnimatteToyClip
 
 NODE_CLASSES: list[type[io.ComfyNode]] = [
     OmnimatteConditioning,
@@ -21,6 +22,7 @@ NODE_CLASSES: list[type[io.ComfyNode]] = [
     OmnimatteLoadTextEmbeds,
     RecoverForeground,
     CompositeLayers,
+    LoadOmnimatteToyClip,
 ]
 
 

@@ -8,8 +8,8 @@ import torch
 import node_helpers
 from comfy_api.latest import io
 
-from ..omnimatte_core import conditioning as casper
-from ..omnimatte_core import trimask
+from omnimatte_core import conditioning as casper
+from omnimatte_core import trimask
 from .checks import CATEGORY, check_finite
 
 NODE = "OmnimatteConditioning"

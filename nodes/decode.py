@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..omnimatte_core import conditioning as casper
-from ..omnimatte_core import layers
+from omnimatte_core import conditioning as casper
+from omnimatte_core import layers
 from .checks import CATEGORY, check_finite
 
 NODE = "OmnimatteDecode"

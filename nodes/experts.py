@@ -7,8 +7,8 @@ import os
 import folder_paths
 from comfy_api.latest import io
 
-from ..omnimatte_core.expert_file import load_expert_cached
-from ..omnimatte_core.experts import ExpertPair
+from omnimatte_core.expert_file import load_expert_cached
+from omnimatte_core.experts import ExpertPair
 from .checks import CATEGORY
 from .model_folders import EXPERTS_FOLDER
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
-from ..omnimatte_core import layers
+from omnimatte_core import layers
 from .checks import CATEGORY, check_finite, check_same_video
 
 

@@ -7,6 +7,9 @@ import folder_paths
 EXPERTS_FOLDER = "omnimatte"
 TEXT_EMBEDS_FOLDER = "omnimatte_text_embeds"
 SAFETENSORS_ONLY = {".safetensors"}
+PACK_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TOY_WORLD_DIR = os.path.join(PACK_DIR, "toy_world")
+TOY_WORLD_FOLDERS = ("diffusion_models", "vae", "omnimatte", "omnimatte_text_embeds")  # docs/toy_world.md
 
 
 def _register(folder_name: str) -> None:
@@ -24,3 +27,11 @@ def _register(folder_name: str) -> None:
 def register_model_folder() -> None:
     _register(EXPERTS_FOLDER)
     _register(TEXT_EMBEDS_FOLDER)
+    register_toy_world()
+
+
+def register_toy_world() -> None:
+    """The embedded toy world's files (``toy_world/<folder>/easyomnimatte_toy_*``): listed by the stock
+    loaders next to the user's own models, so the toy demo runs with nothing downloaded."""
+    for folder in TOY_WORLD_FOLDERS:
+        folder_paths.add_model_folder_path(folder, os.path.join(TOY_WORLD_DIR, folder))

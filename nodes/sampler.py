@@ -5,10 +5,10 @@ from __future__ import annotations
 import comfy.samplers
 from comfy_api.latest import io
 
-from ..omnimatte_core import conditioning as casper
-from ..omnimatte_core.patching import has_image_embedding
-from ..omnimatte_core.sampling import progress_callback, sample_layers
-from ..omnimatte_core.schedule import check_tau
+from omnimatte_core import conditioning as casper
+from omnimatte_core.patching import has_image_embedding
+from omnimatte_core.sampling import progress_callback, sample_layers
+from omnimatte_core.schedule import check_tau
 from .checks import CATEGORY, core_error
 from .experts import OmnimatteExperts
 

@@ -7,7 +7,7 @@ import os
 import folder_paths
 from comfy_api.latest import io
 
-from ..omnimatte_core.text_embeds import load_conditioning, save_conditioning
+from omnimatte_core.text_embeds import load_conditioning, save_conditioning
 from .model_folders import TEXT_EMBEDS_FOLDER
 
 CATEGORY = "EasyOmnimatte"

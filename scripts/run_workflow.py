@@ -1,6 +1,8 @@
 """Headless runner: one of the pack's workflows on a video and mask, no browser.
 
     bash scripts/run.sh --video clip.mp4 --mask mask_00.mp4 --out layers/
+    bash scripts/run.sh                      # the embedded toy world on a bundled demo clip
+    bash scripts/run.sh --toy --video clip.mp4 --mask mask.mp4   # toy models on your clip (plumbing only)
 
 It loads ComfyUI in-process, turns ``workflows/<name>.json`` into a prompt, substitutes the
 inputs, model names and settings, checks that every model file exists (and says where each
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 import tempfile
@@ -52,10 +55,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="run_workflow", description=__doc__.split("\n\n")[0])
     p.add_argument("--workflow", default="decompose_layers",
                    help="a name in workflows/ (decompose_layers, remove_object, replace_background) or a path")
-    p.add_argument("--video", required=True, type=Path, help="the clip to decompose")
-    p.add_argument("--mask", required=True, type=Path, help="object mask video, white = object")
+    p.add_argument("--video", type=Path, help="the clip to decompose (none: the toy-world demo)")
+    p.add_argument("--mask", type=Path, help="object mask video, white = object")
     p.add_argument("--new-background", type=Path, help="new background video (replace_background)")
-    p.add_argument("--out", required=True, type=Path, help="folder the layers are written to")
+    p.add_argument("--out", type=Path, default=Path("omnimatte-out"),
+                   help="folder the layers are written to (default ./omnimatte-out)")
+    p.add_argument("--toy", action="store_true",
+                   help="use the embedded toy models on --video/--mask (to try the plumbing; results are toys)")
+    p.add_argument("--toy-clip", default=None, help="bundled demo clip for the toy demo (toy_world/demo/)")
     p.add_argument("--prompt", help="background description; default: prompt.json['bg'] beside the video")
     p.add_argument("--text-embeds", help="use this models/omnimatte_text_embeds file instead of the umt5 encoder")
     p.add_argument("--extra-model-paths", type=Path, help="an extra_model_paths.yaml (as ComfyUI's flag)")
@@ -65,7 +72,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         kind = float if name in ("tau", "cfg", "mask_threshold") else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{SETTINGS[name]} {name}")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if (args.video is None) != (args.mask is None):
+        p.error("give both --video and --mask (or neither, for the toy-world demo)")
+    args.demo = args.video is None
+    if args.demo and (args.toy or args.new_background):
+        p.error("--toy and --new-background need --video and --mask; without them the toy-world demo runs")
+    for name in ("video", "mask", "new_background", "out", "extra_model_paths"):
+        setattr(args, name, caller_path(getattr(args, name)))
+    return args
+
+
+def caller_path(path: Path | None) -> Path | None:
+    """A path from the command line, relative to where the user ran the command (run.sh changes folder)."""
+    if path is None or path.is_absolute():
+        return path
+    return Path(os.environ.get("OMNIMATTE_CALLER_DIR", os.getcwd())) / path
 
 
 def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
@@ -85,12 +107,29 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
     text = args.prompt if args.prompt is not None else _prompt_beside(args.video)
     for key in wf.nodes_titled(prompt, "Background prompt"):
         prompt[key]["inputs"]["text"] = text
+    if args.toy:
+        prompt = toy_models(prompt)
     if args.text_embeds:
         prompt = wf.use_cached_text_embeds(prompt, args.text_embeds)
     for flag, (node_type, field) in MODEL_FLAGS.items():
         _set_all(prompt, node_type, field, getattr(args, flag))
     for name, node_type in SETTINGS.items():
         _set_all(prompt, node_type, name, getattr(args, name))
+    return prompt
+
+
+def toy_models(prompt: dict) -> dict:
+    """--toy: the embedded toy world's files and working size; its remover takes no CLIP-H features."""
+    from scripts.build_workflows import TOY_FILES, TOY_SIZE
+
+    prompt = wf.without_clip_vision(wf.use_cached_text_embeds(prompt, TOY_FILES["embeds_name"]))
+    for (node_type, field) in LOADERS:
+        if field in TOY_FILES:
+            _set_all(prompt, node_type, field, TOY_FILES[field])
+    for field in ("width", "height"):
+        _set_all(prompt, "OmnimatteConditioning", field, TOY_SIZE)
+    log.warning("--toy: running the embedded TOY models (trained on 128×128 procedural clips). The layers show "
+                "the plumbing only; real footage needs Casper and trained experts (README 'Model files').")
     return prompt
 
 
@@ -139,17 +178,21 @@ class _Server:
 
 
 def run(args: argparse.Namespace) -> dict:
-    import asyncio
-
-    import comfy.utils
-    import execution
-    import folder_paths
-
     if args.extra_model_paths:
         from utils.extra_config import load_extra_path_config
 
         load_extra_path_config(str(args.extra_model_paths))
     comfy_host.load_nodes_with_pack()
+    if args.demo:
+        from scripts import toy_demo
+
+        return toy_demo.run_demo(args)
+    return run_on_files(args)
+
+
+def run_on_files(args: argparse.Namespace) -> dict:
+    import folder_paths
+
     inputs = {"Input video": args.video, "Object mask video": args.mask}
     if args.new_background:
         inputs["New background video"] = args.new_background
@@ -163,26 +206,37 @@ def run(args: argparse.Namespace) -> dict:
             names[title] = f"{len(names)}_{path.name}"
             shutil.copy(path, Path(input_dir) / names[title])
         folder_paths.set_input_directory(input_dir)
-        folder_paths.set_output_directory(str(args.out.resolve()))
         prompt = build_prompt(args, names)
-        missing = missing_models(prompt)
-        if missing:
-            raise RunError("missing model files (put each in the folder shown, under ComfyUI's models/ or a path "
-                           "from --extra-model-paths):\n" + "\n".join(missing))
-        valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
-        if not valid or node_errors:
-            raise RunError(f"the workflow does not validate: {error.get('message') if error else ''} {node_errors}")
-        server = _Server(prompt)
-        executor = comfy_host.prompt_executor(server)
-        comfy.utils.set_progress_bar_global_hook(_log_progress(server))
-        started = time.monotonic()
-        executor.execute(prompt, str(uuid.uuid4()), {"client_id": server.client_id}, outputs)
+        return execute(prompt, args.out)
+
+
+def execute(prompt: dict, out: Path) -> dict:
+    """Check models, validate and run ``prompt``; outputs go to ``out``. → {"files", "seconds"}."""
+    import asyncio
+
+    import comfy.utils
+    import execution
+    import folder_paths
+
+    folder_paths.set_output_directory(str(out.resolve()))
+    missing = missing_models(prompt)
+    if missing:
+        raise RunError("missing model files (put each in the folder shown, under ComfyUI's models/ or a path "
+                       "from --extra-model-paths):\n" + "\n".join(missing))
+    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
+    if not valid or node_errors:
+        raise RunError(f"the workflow does not validate: {error.get('message') if error else ''} {node_errors}")
+    server = _Server(prompt)
+    executor = comfy_host.prompt_executor(server)
+    comfy.utils.set_progress_bar_global_hook(_log_progress(server))
+    started = time.monotonic()
+    executor.execute(prompt, str(uuid.uuid4()), {"client_id": server.client_id}, outputs)
     if not executor.success:
         failure = next((d for e, d in executor.status_messages if e == "execution_error"), {})
         raise RunError(f"{failure.get('node_type', 'a node')} failed: {failure.get('exception_message', '').strip()}")
-    written = _written_files(executor.history_result.get("outputs", {}), args.out)
-    log.info("done in %.1f s; %d files in %s", time.monotonic() - started, len(written), args.out)
-    return {"files": written, "seconds": time.monotonic() - started}
+    written = _written_files(executor.history_result.get("outputs", {}), out)
+    log.info("done in %.1f s; %d files in %s", time.monotonic() - started, len(written), out)
+    return {"files": written, "seconds": round(time.monotonic() - started, 2)}
 
 
 def _log_progress(server: _Server):

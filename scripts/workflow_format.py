@@ -113,3 +113,22 @@ def use_cached_text_embeds(prompt: dict, embeds_name: str) -> dict:
                     "_meta": node.get("_meta", {})}
         out[key] = node
     return out
+
+
+def without_clip_vision(prompt: dict) -> dict:
+    """For a T2V-type base (no img_emb, e.g. the toy remover): drop the CLIP-H branch.
+
+    ``CLIPVisionLoader``/``CLIPVisionEncode`` and the frame-0 ``ImageFromBatch`` that fed it go,
+    and ``OmnimatteConditioning`` loses its optional ``clip_vision_output`` input.
+    """
+    vision = {k for k, n in prompt.items() if n["class_type"] in ("CLIPVisionLoader", "CLIPVisionEncode")}
+    feeding = {n["inputs"].get("image", [None])[0] for k, n in prompt.items() if n["class_type"] == "CLIPVisionEncode"}
+    drop = vision | {k for k in feeding if k and prompt[k]["class_type"] == "ImageFromBatch"}
+    out = {}
+    for key, node in prompt.items():
+        if key in drop:
+            continue
+        if node["class_type"] == "OmnimatteConditioning":
+            node = {**node, "inputs": {k: v for k, v in node["inputs"].items() if k != "clip_vision_output"}}
+        out[key] = node
+    return out

@@ -68,7 +68,7 @@ def core(pack):
     import importlib
     import pkgutil
 
-    package = importlib.import_module(pack.__name__ + ".omnimatte_core")
+    package = importlib.import_module("omnimatte_core")  # the one name the pack imports it under
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{info.name}")
     return package

@@ -126,7 +126,8 @@ def analyze(inputs: common.Inputs, clips: int, sigmas: list[float], chunk: int) 
             probe.new_forward()
             with torch.no_grad():
                 model.model.apply_model(x_t, s, c_concat=c_concat, c_crossattn=enc.context.to(inputs.device),
-                                        clip_fea=enc.clip_fea.to(inputs.device), transformer_options=options)
+                                        clip_fea=None if enc.clip_fea is None else enc.clip_fea.to(inputs.device),
+                                        transformer_options=options)
         totals += probe.scores
         used += 1
     if used == 0:

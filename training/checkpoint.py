@@ -73,3 +73,18 @@ def load_checkpoint(path: Path, params: list[torch.nn.Parameter], names: list[st
     optimizer.load_state_dict({"state": state, "param_groups": side["param_groups"]})
     log.info("resumed from %s (step %d)", path, side["step"])
     return side
+
+
+def resume_step(directory: Path, params: list[torch.nn.Parameter], names: list[str],
+                optimizer: torch.optim.Optimizer) -> int:
+    """``--resume``: restore the newest checkpoint in ``directory``; the step to continue from."""
+    latest = latest_checkpoint(directory)
+    if latest is None:
+        raise SystemExit(f"--resume: no checkpoint in {directory}; start without --resume")
+    return load_checkpoint(latest, params, names, optimizer)["step"]
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """One JSON record per line (loss and validation logs)."""
+    with path.open("a") as f:
+        f.write(json.dumps(record) + "\n")

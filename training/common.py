@@ -18,7 +18,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="base diffusion model (Casper Wan2.1-Fun-InP) .safetensors")
     p.add_argument("--vae", required=True, help="Wan 2.1 VAE .safetensors")
     p.add_argument("--text-embeds", required=True, help="cached text embedding file, or folder with captions.json")
-    p.add_argument("--clip-vision", required=True, help="clip_vision_h.safetensors, or random:SEED (smoke tests only)")
+    p.add_argument("--clip-vision", default=None,
+                   help="clip_vision_h.safetensors, or random:SEED (smoke tests only); needed only by an I2V-type "
+                        "base (one with img_emb, like Casper); a T2V-type base (the toy remover) takes none")
     p.add_argument("--clip-vision-cache", default=None, metavar="DIR",
                    help="store CLIP-H features of frame 0 here; runs that find them all never load CLIP-H")
     p.add_argument("--base-lora", default=None, metavar="FILE[:STRENGTH]",
@@ -38,6 +40,8 @@ def add_data_args(p: argparse.ArgumentParser, shadow_prob: float = 0.8, camera_p
     p.add_argument("--frames", type=int, default=size[2], help="4n+1")
     p.add_argument("--shadow-prob", type=float, default=shadow_prob)
     p.add_argument("--camera-prob", type=float, default=camera_prob)
+    p.add_argument("--keep-prob", type=float, default=0.0,
+                   help="share of clips with a second object (and shadow) marked keep (trimask 0)")
     p.add_argument("--seed", type=int, default=0)
 
 
@@ -53,7 +57,8 @@ def start_cli(p: argparse.ArgumentParser, argv: list[str] | None, comfy: bool = 
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
-    return DataConfig(args.height, args.width, args.frames, args.seed, args.shadow_prob, args.camera_prob)
+    return DataConfig(args.height, args.width, args.frames, args.seed, args.shadow_prob, args.camera_prob,
+                      getattr(args, "keep_prob", 0.0))
 
 
 @dataclass
@@ -61,7 +66,7 @@ class Inputs:
     base: object  # ModelPatcher with the shift applied
     vae: object
     text: object  # features.TextEmbeddings
-    clip_vision: object  # features.ClipVisionFeatures
+    clip_vision: object  # features.ClipVisionFeatures, or None for a T2V-type base
     clips: SyntheticClips  # training stream (seed)
     held_out: SyntheticClips  # seed + HELD_OUT_SEED_OFFSET
     bf16: bool
@@ -72,10 +77,9 @@ def load_inputs(args: argparse.Namespace, precision: str = "auto") -> Inputs:
     """Base model (ComfyUI loader, shift applied), VAE, features and the synthetic clip streams."""
     import comfy.model_management
 
-    from scripts.random_models import load_vae
-
     from .branch_model import load_base_model, with_base_lora, with_shift
-    from .features import ClipVisionFeatures, TextEmbeddings
+    from .features import TextEmbeddings
+    from .loaders import load_vae
 
     device = comfy.model_management.get_torch_device()
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
@@ -87,9 +91,26 @@ def load_inputs(args: argparse.Namespace, precision: str = "auto") -> Inputs:
     data = data_config(args)
     fg, bg = foreground_source(args.foregrounds), background_source(args.backgrounds)
     text.check(bg.captions())
-    clip_vision = ClipVisionFeatures(args.clip_vision, getattr(args, "clip_vision_cache", None))
+    clip_vision = clip_vision_for(base, args)
     return Inputs(base, load_vae(args.vae), text, clip_vision, SyntheticClips(data, fg, bg),
                   SyntheticClips(replace(data, seed=args.seed + HELD_OUT_SEED_OFFSET), fg, bg), bf16, device)
+
+
+def clip_vision_for(base, args: argparse.Namespace):
+    """CLIP-H features for an I2V-type base; None for a T2V-type one (refusing a mismatch)."""
+    from omnimatte_core.patching import has_image_embedding
+
+    from .features import ClipVisionFeatures
+
+    if not has_image_embedding(base):
+        if args.clip_vision:
+            raise SystemExit(f"--clip-vision was given but {args.model} has no img_emb (a T2V-type Wan takes no "
+                             "CLIP-H features): drop --clip-vision")
+        return None
+    if not args.clip_vision:
+        raise SystemExit(f"{args.model} is an I2V-type Wan (it has img_emb, like Casper) and needs CLIP-H features "
+                         "of frame 0: pass --clip-vision clip_vision_h.safetensors")
+    return ClipVisionFeatures(args.clip_vision, getattr(args, "clip_vision_cache", None))
 
 
 def encoded_clip(inputs: Inputs, clips: SyntheticClips, index: int, clip=None):

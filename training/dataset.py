@@ -28,6 +28,7 @@ class DataConfig:
     seed: int = 0
     shadow_prob: float = 0.8  # share of clips with a pseudo-shadow (ours; the paper gives none)
     camera_prob: float = 0.5  # share of clips with camera motion (ours)
+    keep_prob: float = 0.0  # share of clips with a second object (and shadow) marked keep (trimask 0)
 
     def __post_init__(self):
         if (self.frames - 1) % 4 or self.frames < 1:
@@ -48,6 +49,12 @@ class Clip:
     trimask: torch.Tensor  # [N, H, W] {0.5, 1}: dilated object mask as Casper's trimask
     caption: str
     meta: dict = field(default_factory=dict)
+    keep_mask: torch.Tensor | None = None  # bool [N, H, W] the second object to keep, if any
+
+    @property
+    def removed_alpha(self) -> torch.Tensor:
+        """[N, H, W] what removal takes away: the object ∪ its shadow (= gt_alpha)."""
+        return self.gt_alpha
 
     @property
     def shadow_region(self) -> torch.Tensor:
@@ -86,11 +93,25 @@ class SyntheticClips:
         shadow_params: ShadowParams | None = sample_shadow_params(rng) if rng.random() < c.shadow_prob else None
         camera: CameraParams | None = sample_camera(rng, c.height, c.width) if rng.random() < c.camera_prob else None
         background = apply_camera(bg.rgb, camera) if camera is not None else bg.rgb
+        keep_mask = None
+        if c.keep_prob > 0 and rng.random() < c.keep_prob:
+            background, keep_mask, meta_keep = self._add_kept_object(rng, background)
         shadow = render_shadow(fg.alpha, shadow_params) if shadow_params is not None else torch.zeros_like(fg.alpha)
         video, gt_alpha = composite(fg.rgb, fg.alpha, background, shadow)
         object_mask = tm.binarize(fg.alpha)
-        trimask = tm.build_trimask(object_mask, None, tm.dilation_for_size(c.height, c.width))
+        trimask = tm.build_trimask(object_mask, keep_mask, tm.dilation_for_size(c.height, c.width))
         meta = {"index": index, "seed": c.seed, "foreground": fg.name, "background": bg.name,
                 "shadow": shadow_params.to_dict() if shadow_params else None,
-                "camera": camera.to_dict() if camera else None}
-        return Clip(video, background, fg.alpha, shadow, gt_alpha, object_mask, trimask, bg.caption, meta)
+                "camera": camera.to_dict() if camera else None,
+                "keep": meta_keep if keep_mask is not None else None}
+        return Clip(video, background, fg.alpha, shadow, gt_alpha, object_mask, trimask, bg.caption, meta,
+                    keep_mask)
+
+    def _add_kept_object(self, rng: np.random.Generator, background: torch.Tensor):
+        """A second object with its own shadow, composited into the background: it stays in the clean plate."""
+        c = self.config
+        fg = self.foregrounds.sample(rng, c.frames, c.height, c.width)
+        params = sample_shadow_params(rng)
+        shadow = render_shadow(fg.alpha, params)
+        scene, _ = composite(fg.rgb, fg.alpha, background, shadow)
+        return scene, tm.binarize(fg.alpha), {"foreground": fg.name, "shadow": params.to_dict()}

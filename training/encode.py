@@ -19,7 +19,7 @@ class EncodedClip:
     alpha: torch.Tensor  # [1, 16, T, h, w] model space: alpha row x0
     concat_mask: torch.Tensor  # [1, 4, T, h, w] packed trimask on the latent grid (as OmnimatteConditioning)
     context: torch.Tensor  # [1, L, 4096]
-    clip_fea: torch.Tensor  # [1, 257, 1280]
+    clip_fea: torch.Tensor | None  # [1, 257, 1280]; None for a T2V-type base
 
 
 def vae_encode(vae, frames: torch.Tensor) -> torch.Tensor:
@@ -29,7 +29,7 @@ def vae_encode(vae, frames: torch.Tensor) -> torch.Tensor:
 
 
 def encode_clip(clip: Clip, index: int, vae, latent_format, text: TextEmbeddings,
-                clip_vision: ClipVisionFeatures) -> EncodedClip:
+                clip_vision: ClipVisionFeatures | None) -> EncodedClip:
     """VAE-encode video, clean background and alpha (replicated to 3 channels), gather features."""
     alpha_rgb = clip.gt_alpha[..., None].expand(-1, -1, -1, 3)
     return EncodedClip(
@@ -38,4 +38,4 @@ def encode_clip(clip: Clip, index: int, vae, latent_format, text: TextEmbeddings
         alpha=latent_format.process_in(vae_encode(vae, alpha_rgb)),
         concat_mask=latent_trimask(clip.trimask),
         context=text.tokens(clip.caption),
-        clip_fea=clip_vision.features(clip.video[0], index))
+        clip_fea=clip_vision.features(clip.video[0], index) if clip_vision is not None else None)

@@ -47,11 +47,12 @@ class FlowBatch:
     video_latent: torch.Tensor  # [B, 16, T, h, w]
     concat_mask: torch.Tensor  # [B, 4, T, h, w]
     context: torch.Tensor  # [B, L, 4096]
-    clip_fea: torch.Tensor  # [B, 257, 1280]
+    clip_fea: torch.Tensor | None  # [B, 257, 1280]; None for a T2V-type base
 
     def to(self, device: torch.device) -> "FlowBatch":
-        return FlowBatch(*(t.to(device) for t in (self.x0, self.noise, self.sigma, self.video_latent,
-                                                     self.concat_mask, self.context, self.clip_fea)))
+        return FlowBatch(*(t.to(device) if t is not None else None
+                           for t in (self.x0, self.noise, self.sigma, self.video_latent, self.concat_mask, self.context,
+                                     self.clip_fea)))
 
 
 def flow_batch(encoded: list[EncodedClip], sigmas: list[torch.Tensor], noises: list[torch.Tensor]) -> FlowBatch:
@@ -60,7 +61,7 @@ def flow_batch(encoded: list[EncodedClip], sigmas: list[torch.Tensor], noises: l
                      video_latent=torch.cat([e.video_latent for e in encoded]),
                      concat_mask=torch.cat([e.concat_mask for e in encoded]),
                      context=pad_tokens([e.context for e in encoded]),
-                     clip_fea=torch.cat([e.clip_fea for e in encoded]))
+                     clip_fea=None if encoded[0].clip_fea is None else torch.cat([e.clip_fea for e in encoded]))
 
 
 def alpha_flow_loss(trainable: TrainableExpert, batch: FlowBatch, options: dict | None = None,

@@ -45,6 +45,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
     p.add_argument("--data-workers", type=int, default=0,
                    help="processes rendering synthetic clips ahead (0: in the training process)")
+    p.add_argument("--pool", type=int, default=0,
+                   help="encode only this many training clips once and cycle through them (σ and noise stay fresh "
+                        "every step); 0 renders and encodes a new clip for every sample")
     p.add_argument("--sigma-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto: bf16 weights + autocast on CUDA, fp32 on CPU")
@@ -100,6 +103,16 @@ class Trainer:
         self.params = self.trainable.parameters()
         self.names = self.trainable.parameter_names()
         self._held_out: dict[int, tuple] = {}  # index → (Clip, EncodedClip), encoded once per run
+        self._pool: dict[int, object] = {}  # --pool: clip index → EncodedClip
+
+    def encoded(self, index: int, clip=None):
+        """The EncodedClip for training index ``index`` (with --pool: clip ``index % pool``, encoded once)."""
+        if not self.args.pool:
+            return common.encoded_clip(self.inputs, self.inputs.clips, index, clip)[1]
+        key = index % self.args.pool
+        if key not in self._pool:
+            self._pool[key] = common.encoded_clip(self.inputs, self.inputs.clips, key)[1]
+        return self._pool[key]
 
     def held_out(self, index: int) -> tuple:
         if index not in self._held_out:
@@ -117,7 +130,7 @@ class Trainer:
             if rendered is not None:
                 ready, clip = next(rendered)
                 assert ready == index, (ready, index)
-            _, e = common.encoded_clip(self.inputs, self.inputs.clips, index, clip)
+            e = self.encoded(index, clip)
             sigma, noise = draw_sigma_and_noise(self.args.seed, index, tuple(e.alpha.shape[1:]), self.args.shift,
                                                 tuple(self.args.sigma_range))
             encoded.append(e)
@@ -149,7 +162,8 @@ class Trainer:
                 "batch": a.batch, "accumulation": a.accumulation, "world": self.info.world, "shift": a.shift,
                 "sigma_range": list(a.sigma_range), "seed": a.seed, "height": a.height, "width": a.width,
                 "frames": a.frames, "foregrounds": a.foregrounds, "backgrounds": a.backgrounds,
-                "shadow_prob": a.shadow_prob, "camera_prob": a.camera_prob, "bf16": self.bf16,
+                "shadow_prob": a.shadow_prob, "camera_prob": a.camera_prob, "keep_prob": a.keep_prob,
+                "pool": a.pool, "bf16": self.bf16,
                 "max_grad_norm": a.max_grad_norm, "rank": self.trainable.template.info.rank,
                 "blocks": list(self.trainable.template.info.blocks)}
 
@@ -172,10 +186,7 @@ class Trainer:
         ckpt_dir = a.output / "checkpoints"
         step = 0
         if a.resume:
-            latest = ckpt.latest_checkpoint(ckpt_dir)
-            if latest is None:
-                raise SystemExit(f"--resume: no checkpoint in {ckpt_dir}; start without --resume")
-            step = ckpt.load_checkpoint(latest, self.params, self.names, optimizer)["step"]
+            step = ckpt.resume_step(ckpt_dir, self.params, self.names, optimizer)
         module = _LossModule(self.trainable)
         if info.world > 1:
             module = torch.nn.parallel.DistributedDataParallel(module)
@@ -189,7 +200,7 @@ class Trainer:
         bar = _progress(info.is_main and a.progress, step, a.iterations)
         order = [i for s in range(step, stop) for m in range(a.accumulation)
                  for i in global_indices(s, m, info, a.batch, a.accumulation)]
-        rendered = common.render_ahead(self.inputs.clips, order, a.data_workers)
+        rendered = None if a.pool else common.render_ahead(self.inputs.clips, order, a.data_workers)
         losses_log = a.output / "loss.jsonl"
         loss_value = float("nan")
         while step < stop:

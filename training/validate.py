@@ -23,10 +23,11 @@ def conditioning(encoded: EncodedClip) -> list:
     import comfy.clip_vision
     import node_helpers
 
-    vision = comfy.clip_vision.Output()
-    vision.penultimate_hidden_states = encoded.clip_fea
-    values = {"concat_latent_image": encoded.video_latent, "concat_mask": encoded.concat_mask,
-              "clip_vision_output": vision}
+    values = {"concat_latent_image": encoded.video_latent, "concat_mask": encoded.concat_mask}
+    if encoded.clip_fea is not None:  # I2V-type base (Casper); a T2V-type base takes none
+        vision = comfy.clip_vision.Output()
+        vision.penultimate_hidden_states = encoded.clip_fea
+        values["clip_vision_output"] = vision
     return node_helpers.conditioning_set_values([[encoded.context, {"pooled_output": None}]], values)
 
 

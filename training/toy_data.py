@@ -1,0 +1,35 @@
+"""The toy world's clips: 128×128, 17 frames (5 latent frames), procedural, with ground truth.
+
+Training draws clip indices from seed ``TRAIN_SEED``; held-out clips come from
+``TRAIN_SEED + HELD_OUT_SEED_OFFSET`` and are never trained on (docs/toy_world.md). A share of
+clips carries a second object, with its own shadow, marked keep (trimask 0): it belongs to the
+clean plate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from .common import HELD_OUT_SEED_OFFSET
+from .dataset import Clip, DataConfig, SyntheticClips
+from .sources import ProceduralBackgrounds, ProceduralForegrounds
+
+HEIGHT = WIDTH = 128
+FRAMES = 17
+TRAIN_SEED = 0
+CAPTION = "a video of a textured background."
+TOY_CONFIG = DataConfig(height=HEIGHT, width=WIDTH, frames=FRAMES, seed=TRAIN_SEED, shadow_prob=0.8,
+                        camera_prob=0.3, keep_prob=0.2)
+
+
+def train_clips(seed: int = TRAIN_SEED) -> SyntheticClips:
+    return SyntheticClips(replace(TOY_CONFIG, seed=seed), ProceduralForegrounds(), ProceduralBackgrounds(CAPTION))
+
+
+def held_out_stream(seed: int = TRAIN_SEED) -> SyntheticClips:
+    return train_clips(seed + HELD_OUT_SEED_OFFSET)
+
+
+def held_out_clips(count: int, seed: int = TRAIN_SEED, first: int = 0) -> list[Clip]:
+    stream = held_out_stream(seed)
+    return [stream.clip(i) for i in range(first, first + count)]

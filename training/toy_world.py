@@ -1,0 +1,269 @@
+"""``python -m training.toy_world --work DIR [--resume]``: rebuild the whole toy world (docs/toy_world.md).
+
+Stages, each resumable and skipped once its output exists: the cached text embedding, the
+VAE (``training.toy_vae``), the Casper-like remover (``training.toy_remover``), the block
+analysis (``training.analyze_blocks`` → K), the Effect and Quality experts (``training.train``),
+then the package: the files copied into the pack's ``toy_world/`` folders with a manifest
+(sha256, command, seed, wall time summed over resumed segments, final metrics).
+Interrupt it at any point; ``--resume`` continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from . import common
+from .toy_data import FRAMES, HEIGHT, TOY_CONFIG, WIDTH
+
+log = logging.getLogger("training.toy_world")
+PACK_DIR = Path(__file__).resolve().parents[1]
+TOY_DIR = PACK_DIR / "toy_world"
+SHIPPED = {  # stage → (ComfyUI model folder, shipped file name)
+    "text": ("omnimatte_text_embeds", "easyomnimatte_toy_text.safetensors"),
+    "vae": ("vae", "easyomnimatte_toy_vae.safetensors"),
+    "remover": ("diffusion_models", "easyomnimatte_toy_remover.safetensors"),
+    "effect": ("omnimatte", "easyomnimatte_toy_effect.safetensors"),
+    "quality": ("omnimatte", "easyomnimatte_toy_quality.safetensors"),
+}
+TEXT_TOKENS, TEXT_SEED = 16, 7
+EFFECT_RANK, QUALITY_RANK = 32, 16
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.toy_world", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--work", type=Path, default=Path.home() / ".cache" / "easy-omnimatte" / "toy-build",
+                   help="run folders, checkpoints and logs (outside the checkout)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted build in --work")
+    p.add_argument("--until", choices=list(SHIPPED) + ["analyze", "package"], default="package",
+                   help="stop after this stage")
+    p.add_argument("--vae-iterations", type=int, default=2000)
+    p.add_argument("--remover-iterations", type=int, default=4000)
+    p.add_argument("--expert-iterations", type=int, default=1500)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--package-to", type=Path, default=TOY_DIR, help="where the shipped files go")
+    return p
+
+
+class Build:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.work: Path = args.work
+        self.state_path = self.work / "build_state.json"
+        if self.work.exists() and any(self.work.iterdir()) and not args.resume:
+            raise SystemExit(f"{self.work} already holds a build: add --resume to continue it, or pass another --work")
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.state = json.loads(self.state_path.read_text()) if self.state_path.is_file() else {"stages": {}}
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+    def run_stage(self, name: str, output: Path, command: list[str], call) -> Path:
+        """Run ``call()`` unless ``output`` exists; wall time is summed over resumed segments."""
+        record = self.state["stages"].setdefault(name, {"seconds": 0.0})
+        record["command"] = shlex.join(["python", "-m", *command])
+        if output.is_file():
+            return output
+        started = time.perf_counter()
+        try:
+            result = call()
+        finally:
+            record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 1)
+            self.save_state()
+        if result is None or not output.is_file():
+            raise SystemExit(f"stage {name} stopped before writing {output}; run again with --resume")
+        return output
+
+    def save_state(self) -> None:
+        self.state_path.write_text(json.dumps(self.state, indent=1))
+
+    def resume_flag(self, run_dir: Path) -> list[str]:
+        return ["--resume"] if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").iterdir()) else []
+
+    # -- stages --------------------------------------------------------------------------------
+    def text(self) -> Path:
+        path = self.work / "text" / SHIPPED["text"][1]
+
+        def write():
+            import torch
+
+            from omnimatte_core.text_embeds import save_conditioning
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            gen = torch.Generator().manual_seed(TEXT_SEED)
+            tokens = torch.randn(1, TEXT_TOKENS, common_text_dim(), generator=gen)  # a fixed toy "caption"
+            save_conditioning([[tokens, {"pooled_output": None}]], path)
+            return path
+        return self.run_stage("text", path, ["training.toy_world", "(text stage)"], write)
+
+    def vae(self) -> Path:
+        from . import toy_vae
+
+        run = self.work / "vae"
+        argv = ["--output", str(run), "--iterations", str(self.args.vae_iterations), "--threads", str(self.args.threads)]
+        return self.run_stage("vae", run / toy_vae.FILE_NAME, ["training.toy_vae", *argv],
+                              lambda: toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + self.resume_flag(run))).run())
+
+    def remover(self, vae: Path, text: Path) -> Path:
+        from . import toy_remover
+
+        run = self.work / "remover"
+        argv = ["--vae", str(vae), "--text-embeds", str(text), "--output", str(run),
+                "--iterations", str(self.args.remover_iterations), "--threads", str(self.args.threads)]
+        return self.run_stage("remover", run / toy_remover.FILE_NAME, ["training.toy_remover", *argv],
+                              lambda: toy_remover.RemoverTrainer(
+                                  toy_remover.parser().parse_args(argv + self.resume_flag(run))).run())
+
+    def model_argv(self, remover: Path, vae: Path, text: Path) -> list[str]:
+        c = TOY_CONFIG
+        return ["--model", str(remover), "--vae", str(vae), "--text-embeds", str(text), "--height", str(HEIGHT),
+                "--width", str(WIDTH), "--frames", str(FRAMES), "--shadow-prob", str(c.shadow_prob),
+                "--camera-prob", str(c.camera_prob), "--keep-prob", str(c.keep_prob), "--seed", str(c.seed),
+                "--threads", str(self.args.threads)]
+
+    def analyze(self, remover: Path, vae: Path, text: Path) -> int:
+        from . import analyze_blocks
+
+        run = self.work / "analyze"
+        argv = self.model_argv(remover, vae, text) + ["--output", str(run), "--clips", "8", "--shadow-prob", "1"]
+        out = run / "block_scores.json"
+        self.run_stage("analyze", out, ["training.analyze_blocks", *argv], lambda: analyze_blocks.main(argv) or out)
+        return int(json.loads(out.read_text())["suggested_k"])
+
+    def expert(self, role: str, remover: Path, vae: Path, text: Path, last_k: int) -> Path:
+        from . import train
+
+        run = self.work / role
+        rank = EFFECT_RANK if role == "effect" else QUALITY_RANK
+        argv = self.model_argv(remover, vae, text) + [
+            "--role", role, "--output", str(run), "--rank", str(rank), "--iterations", str(self.args.expert_iterations),
+            "--batch", "2", "--pool", "256", "--lr", "5e-4", "--checkpoint-every", "100", "--val-every", "500",
+            "--val-clips", "4", "--val-steps", "12", "--no-progress", "--name", f"{role}_expert.safetensors"]
+        if role == "effect":
+            argv += ["--last-k", str(last_k)]
+        out = run / f"{role}_expert.safetensors"
+        return self.run_stage(role, out, ["training.train", *argv],
+                              lambda: train.main(argv + self.resume_flag(run)))
+
+    def package(self, files: dict[str, Path]) -> Path:
+        dest: Path = self.args.package_to
+        entries = {}
+        for stage, path in files.items():
+            folder, name = SHIPPED[stage]
+            target = dest / folder / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+            record = self.state["stages"].get(stage, {})
+            entries[stage] = {"file": f"{folder}/{name}", "sha256": sha256(target), "bytes": target.stat().st_size,
+                              "command": record.get("command"), "wall_seconds_2_cores": record.get("seconds"),
+                              "metrics": stage_metrics(self.work, stage)}
+        for name, index in demo_indices().items():
+            target = dest / "demo" / f"{name}.safetensors"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_demo_clip(index, target)
+            entries[f"demo/{name}"] = {"file": f"demo/{name}.safetensors", "sha256": sha256(target),
+                                       "bytes": target.stat().st_size, "held_out_index": index}
+        manifest = {"toy_world": {"height": HEIGHT, "width": WIDTH, "frames": FRAMES, "seed": TOY_CONFIG.seed,
+                                  "rebuild": "python -m training.toy_world --resume"},
+                    "files": entries, "total_bytes": sum(e["bytes"] for e in entries.values())}
+        path = dest / "manifest.json"
+        path.write_text(json.dumps(manifest, indent=1) + "\n")
+        log.info("packaged the toy world into %s (%d bytes)", dest, manifest["total_bytes"])
+        return path
+
+    def run(self) -> None:
+        until = self.args.until
+        files = {"text": self.text()}
+        if until == "text":
+            return
+        files["vae"] = self.vae()
+        if until == "vae":
+            return
+        files["remover"] = self.remover(files["vae"], files["text"])
+        if until == "remover":
+            return
+        k = self.analyze(files["remover"], files["vae"], files["text"])
+        if until == "analyze":
+            return
+        files["effect"] = self.expert("effect", files["remover"], files["vae"], files["text"], k)
+        if until == "effect":
+            return
+        files["quality"] = self.expert("quality", files["remover"], files["vae"], files["text"], k)
+        if until == "quality":
+            return
+        self.package(files)
+
+
+DEMO_FPS = 8.0
+DEMO_SEARCH = 64  # held-out indices looked through for the demo clips
+
+
+def demo_indices() -> dict[str, int]:
+    """The first held-out clips with a shadow and no camera motion: one alone, one with a kept object."""
+    from .toy_data import held_out_stream
+
+    stream, found = held_out_stream(), {}
+    for index in range(DEMO_SEARCH):
+        meta = stream.clip(index).meta
+        if meta["shadow"] is None or meta["camera"] is not None:
+            continue
+        name = "toy_two_objects" if meta["keep"] is not None else "toy_shadow"
+        found.setdefault(name, index)
+        if len(found) == 2:
+            break
+    return found
+
+
+def write_demo_clip(index: int, path: Path) -> None:
+    import torch
+
+    from omnimatte_core.toy_clip import ToyClip, save_toy_clip
+
+    from .toy_data import held_out_stream
+
+    clip = held_out_stream().clip(index)
+    keep = clip.keep_mask if clip.keep_mask is not None else torch.zeros_like(clip.object_mask)
+    save_toy_clip(ToyClip(clip.video, clip.object_mask.float(), keep.float(), clip.gt_alpha, clip.object_alpha,
+                          clip.background, DEMO_FPS, {**clip.meta, "held_out_index": index}), path)
+
+
+def common_text_dim() -> int:
+    from .toy_remover import TEXT_DIM
+
+    return TEXT_DIM
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def stage_metrics(work: Path, stage: str) -> dict | None:
+    """The last validation record (or metrics.json) a stage wrote."""
+    run = work / stage
+    if (run / "metrics.json").is_file():
+        return json.loads((run / "metrics.json").read_text())
+    log_file = run / "validation.jsonl"
+    if log_file.is_file():
+        lines = [line for line in log_file.read_text().splitlines() if line.strip()]
+        return json.loads(lines[-1]) if lines else None
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = common.start_cli(parser(), argv)
+    log.info("toy world build in %s (%s)", args.work, " ".join(sys.argv))
+    Build(args).run()
+
+
+if __name__ == "__main__":
+    main()
