@@ -18,9 +18,12 @@ from harness.data import short_clips
 from scripts import workflow_format as wf
 from scripts.comfy_host import PACK_DIR
 
-WORKFLOWS = sorted((PACK_DIR / "workflows").glob("*.json"))
+ALL_WORKFLOWS = sorted((PACK_DIR / "workflows").glob("*.json"))
+ALL_NAMES = [p.stem for p in ALL_WORKFLOWS]
+TOY_DEMO = "toy_world_demo"  # the embedded toy world; tested in test_toy_world.py as well
+NAMES = [n for n in ALL_NAMES if n != TOY_DEMO]  # the real-model workflows
+WORKFLOWS = [p for p in ALL_WORKFLOWS if p.stem in NAMES]
 API_DIR = PACK_DIR / "tests" / "workflows_api"
-NAMES = [p.stem for p in WORKFLOWS]
 FILE_INPUTS = {"unet_name", "clip_name", "vae_name", "effect_expert", "quality_expert", "embeds_name", "file"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 FRAMES, HEIGHT, WIDTH = 9, 384, 640  # the short cut of animator-draw
@@ -36,12 +39,13 @@ def _definitions(ui: dict) -> dict:
     return {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
 
 
-def test_the_three_workflows_exist():
+def test_the_workflows_exist():
     assert NAMES == ["decompose_layers", "remove_object", "replace_background"]
-    assert sorted(p.stem for p in API_DIR.glob("*.json")) == NAMES
+    assert ALL_NAMES == sorted(NAMES + [TOY_DEMO])
+    assert sorted(p.stem for p in API_DIR.glob("*.json")) == ALL_NAMES
 
 
-@pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=ALL_NAMES)
 def test_workflow_fits_the_node_definitions(pack, path):
     import nodes
 
@@ -77,6 +81,19 @@ def _check_widgets(node: dict, spec: dict) -> None:
             assert isinstance(value, str) and value.endswith((".safetensors", ".mp4")), f"{where}={value}"
         elif wf.combo_options(kind, options) is not None:
             assert value in wf.combo_options(kind, options), f"{where}={value}"
+
+
+def test_toy_demo_defaults_and_api_copy_in_step(pack):
+    path = PACK_DIR / "workflows" / f"{TOY_DEMO}.json"
+    ui = _load(path)
+    api = wf.ui_to_api(ui, _definitions(ui))
+    assert api == _load(API_DIR / path.name), "tests/workflows_api is stale: run python -m scripts.build_workflows"
+    types = {n["class_type"] for n in api.values()}
+    assert not types & {"CLIPLoader", "CLIPVisionLoader", "CLIPVisionEncode", "LoadVideo"}, "nothing to download"
+    files = [v for n in api.values() for k, v in n["inputs"].items() if k in FILE_INPUTS - {"file"}]
+    assert files and all(f.startswith("easyomnimatte_toy_") for f in files)
+    cond = next(n["inputs"] for n in api.values() if n["class_type"] == "OmnimatteConditioning")
+    assert (cond["width"], cond["height"]) == (128, 128) and isinstance(cond["keep_mask"], list)
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=NAMES)

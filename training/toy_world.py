@@ -48,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vae-iterations", type=int, default=2000)
     p.add_argument("--remover-iterations", type=int, default=4000)
     p.add_argument("--expert-iterations", type=int, default=1500)
+    p.add_argument("--remover-pool", type=int, default=512, help="training clips the remover encodes once")
+    p.add_argument("--expert-pool", type=int, default=256, help="training clips each expert encodes once")
+    p.add_argument("--val-steps", type=int, default=12, help="sampling steps of the in-training validations")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--package-to", type=Path, default=TOY_DIR, help="where the shipped files go")
     return p
@@ -100,7 +103,7 @@ class Build:
             tokens = torch.randn(1, TEXT_TOKENS, common_text_dim(), generator=gen)  # a fixed toy "caption"
             save_conditioning([[tokens, {"pooled_output": None}]], path)
             return path
-        return self.run_stage("text", path, ["training.toy_world", "(text stage)"], write)
+        return self.run_stage("text", path, ["training.toy_world", "--until", "text"], write)
 
     def vae(self) -> Path:
         from . import toy_vae
@@ -115,7 +118,8 @@ class Build:
 
         run = self.work / "remover"
         argv = ["--vae", str(vae), "--text-embeds", str(text), "--output", str(run),
-                "--iterations", str(self.args.remover_iterations), "--threads", str(self.args.threads)]
+                "--iterations", str(self.args.remover_iterations), "--threads", str(self.args.threads),
+                "--pool", str(self.args.remover_pool), "--val-steps", str(self.args.val_steps)]
         return self.run_stage("remover", run / toy_remover.FILE_NAME, ["training.toy_remover", *argv],
                               lambda: toy_remover.RemoverTrainer(
                                   toy_remover.parser().parse_args(argv + self.resume_flag(run))).run())
@@ -143,8 +147,9 @@ class Build:
         rank = EFFECT_RANK if role == "effect" else QUALITY_RANK
         argv = self.model_argv(remover, vae, text) + [
             "--role", role, "--output", str(run), "--rank", str(rank), "--iterations", str(self.args.expert_iterations),
-            "--batch", "2", "--pool", "256", "--lr", "5e-4", "--checkpoint-every", "100", "--val-every", "500",
-            "--val-clips", "4", "--val-steps", "12", "--no-progress", "--name", f"{role}_expert.safetensors"]
+            "--batch", "2", "--pool", str(self.args.expert_pool), "--lr", "5e-4", "--checkpoint-every", "100",
+            "--val-every", "500", "--val-clips", "4", "--val-steps", str(self.args.val_steps), "--no-progress",
+            "--name", f"{role}_expert.safetensors"]
         if role == "effect":
             argv += ["--last-k", str(last_k)]
         out = run / f"{role}_expert.safetensors"
@@ -163,6 +168,9 @@ class Build:
             entries[stage] = {"file": f"{folder}/{name}", "sha256": sha256(target), "bytes": target.stat().st_size,
                               "command": record.get("command"), "wall_seconds_2_cores": record.get("seconds"),
                               "metrics": stage_metrics(self.work, stage)}
+        scores = self.work / "analyze" / "block_scores.json"
+        if scores.is_file():
+            shutil.copyfile(scores, dest / "block_scores.json")
         for name, index in demo_indices().items():
             target = dest / "demo" / f"{name}.safetensors"
             target.parent.mkdir(parents=True, exist_ok=True)

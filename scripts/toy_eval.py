@@ -1,0 +1,88 @@
+"""Decompose toy-world clips through the pack's nodes and measure them against ground truth.
+
+Used by the quality tests and ``benchmarks.toy_table``. Every stage is the node a workflow
+runs (stock loaders, OmnimatteConditioning, LoadOmnimatteExperts, BranchWanSampler,
+OmnimatteDecode, RecoverForeground), called in-process under ``torch.inference_mode`` as the
+executor calls them; the embedded toy files are found through the pack's registered folders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from scripts.build_workflows import TOY_FILES, TOY_SIZE, TOY_STEPS
+
+NONE = "none"
+
+
+def call_node(node_type: str, **inputs):
+    """Run one node class as the executor would: V3 ``execute`` or V1 ``FUNCTION`` → its outputs tuple."""
+    import nodes
+
+    cls = nodes.NODE_CLASS_MAPPINGS[node_type]
+    if hasattr(cls, "FUNCTION"):
+        return getattr(cls(), cls.FUNCTION)(**inputs)
+    return tuple(cls.execute(**inputs).result)
+
+
+@dataclass
+class ToyModels:
+    model: object  # MODEL after ModelSamplingSD3 (shift 5)
+    vae: object
+    text: list  # CONDITIONING (the toy text embedding)
+
+
+def load_toy_models() -> ToyModels:
+    (unet,) = call_node("UNETLoader", unet_name=TOY_FILES["unet_name"], weight_dtype="default")
+    (model,) = call_node("ModelSamplingSD3", model=unet, shift=5.0)
+    (vae,) = call_node("VAELoader", vae_name=TOY_FILES["vae_name"])
+    (text,) = call_node("OmnimatteLoadTextEmbeds", embeds_name=TOY_FILES["embeds_name"])
+    return ToyModels(model, vae, text)
+
+
+def decompose(models: ToyModels, clip, effect: str | None = TOY_FILES["effect_expert"],
+              quality: str | None = TOY_FILES["quality_expert"], tau: float = 0.5, steps: int = TOY_STEPS,
+              seed: int = 43) -> dict[str, torch.Tensor]:
+    """A ToyClip → {"background" [N, H, W, 3], "alpha" [N, H, W], "foreground" [N, H, W, 3]}."""
+    with torch.inference_mode():
+        (experts,) = call_node("LoadOmnimatteExperts", effect_expert=effect or NONE, effect_strength=1.0,
+                               quality_expert=quality or NONE, quality_strength=1.0)
+        positive, negative, latent, _ = call_node(
+            "OmnimatteConditioning", positive=models.text, negative=models.text, vae=models.vae, video=clip.video,
+            object_mask=clip.object_mask, width=TOY_SIZE, height=TOY_SIZE, mask_threshold=0.5, dilation=-1,
+            keep_mask=clip.keep_mask if bool(clip.keep_mask.any()) else None)
+        background, alpha = call_node("BranchWanSampler", model=models.model, experts=experts, positive=positive,
+                                      negative=negative, latent=latent, seed=seed, steps=steps, cfg=1.0,
+                                      sampler_name="euler", scheduler="simple", tau=tau)
+        bg, matte = call_node("OmnimatteDecode", vae=models.vae, background=background, alpha=alpha)
+        foreground, _ = call_node("RecoverForeground", video=clip.video, background=bg, alpha=matte, epsilon=1e-3)
+    return {"background": bg.float().clone(), "alpha": matte.float().clone(), "foreground": foreground.float().clone()}
+
+
+def measure(clip, layers: dict[str, torch.Tensor]) -> dict:
+    """The toy table's metrics of one decomposition (omnimatte_core.metrics.layer_metrics)."""
+    from omnimatte_core.metrics import layer_metrics
+
+    return layer_metrics(clip.video, layers["background"], layers["alpha"], layers["foreground"], clip.gt_background,
+                         clip.gt_alpha, clip.object_region, clip.shadow_only, clip.gt_alpha >= 0.1)
+
+
+def as_toy_clip(clip, fps: float = 8.0):
+    """A training.dataset.Clip → ToyClip, in 8-bit as the shipped demo clips (and any video) are."""
+    from omnimatte_core.toy_clip import ToyClip
+
+    q = lambda t: (t.float().clamp(0, 1) * 255).round() / 255  # noqa: E731
+    keep = clip.keep_mask if clip.keep_mask is not None else torch.zeros_like(clip.object_mask)
+    return ToyClip(q(clip.video), clip.object_mask.float(), keep.float(), q(clip.gt_alpha), q(clip.object_alpha),
+                   q(clip.background), fps, dict(clip.meta))
+
+
+def mean_metrics(rows: list[dict]) -> dict:
+    """Per-key mean over clips, skipping None (a clip without a shadow has no shadow MAE)."""
+    out = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows if r.get(key) is not None]
+        out[key] = round(sum(values) / len(values), 4) if values else None
+    return out

