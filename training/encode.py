@@ -39,3 +39,22 @@ def encode_clip(clip: Clip, index: int, vae, latent_format, text: TextEmbeddings
         concat_mask=latent_trimask(clip.trimask),
         context=text.tokens(clip.caption),
         clip_fea=clip_vision.features(clip.video[0], index) if clip_vision is not None else None)
+
+
+def save_encoded(encoded: EncodedClip, path) -> None:
+    """One EncodedClip as ``.safetensors`` (absent CLIP features are simply not stored)."""
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    tensors = {k: v.contiguous() for k, v in vars(encoded).items() if v is not None}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path) + ".part")
+    Path(str(path) + ".part").replace(path)
+
+
+def load_encoded(path) -> EncodedClip:
+    from safetensors.torch import load_file
+
+    tensors = load_file(str(path))
+    return EncodedClip(**{name: tensors.get(name) for name in EncodedClip.__dataclass_fields__})

@@ -20,15 +20,14 @@ log = logging.getLogger("training.sweep_tau")
 
 
 def sweep(inputs: common.Inputs, effect, quality, taus: list[float], clips: int, steps: int, seed: int) -> dict:
-    from omnimatte_core.patching import apply_branch_experts
+    from omnimatte_core.experts import ExpertPair
 
     from .validate import HeldOut, evaluate
 
     held = [HeldOut(*common.encoded_clip(inputs, inputs.held_out, i), i) for i in range(clips)]
     rows = []
     for tau in taus:
-        patched = apply_branch_experts(inputs.base, effect, quality, tau)
-        row = {"tau": tau, **evaluate(patched, inputs.vae, held, steps, seed)}
+        row = {"tau": tau, **evaluate(inputs.base, ExpertPair(effect, quality), inputs.vae, held, steps, seed, tau)}
         log.info("τ=%.2f: object MSE %s, effect MSE %s", tau, row["object_mse"], row["shadow_mse"])
         rows.append(row)
     return {"rows": rows, "clips": clips, "steps": steps, "effect": effect.source, "quality": quality.source}

@@ -124,16 +124,6 @@ def sample_background(model, vae, example: RemovalExample, context: torch.Tensor
     return decoded.reshape(-1, *decoded.shape[-3:]).float().clamp(0, 1).cpu()
 
 
-def region_psnr(pred: torch.Tensor, target: torch.Tensor, region: torch.Tensor) -> float | None:
-    """PSNR (peak 1) over the pixels of bool ``region`` [N, H, W]; None where the region is empty."""
-    n = min(pred.shape[0], target.shape[0])
-    region = region[:n]
-    if not region.any():
-        return None
-    mse = float((pred[:n] - target[:n]).pow(2).mean(-1)[region].mean())
-    return 10 * math.log10(1 / max(mse, 1e-12))
-
-
 class RemoverTrainer:
     def __init__(self, args: argparse.Namespace):
         from safetensors.torch import save_file
@@ -221,6 +211,8 @@ class RemoverTrainer:
 
     def validate(self, step: int) -> dict:
         """Background PSNR inside the removed region (object ∪ shadow) and outside it, held-out clips."""
+        from omnimatte_core.metrics import region_psnr
+
         inside, outside = [], []
         fmt = self.model.model.latent_format
         for i, clip in enumerate(self.held_out):

@@ -38,6 +38,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--crop", type=int, default=64, help="square crop side (multiple of 16)")
     p.add_argument("--crop-frames", type=int, default=9, help="frames per crop (4n+1)")
+    p.add_argument("--codec-lr-scale", type=float, default=CODEC_LR_SCALE,
+                   help="learning-rate factor for the hand-set codec's weights")
+    p.add_argument("--detail-lr-scale", type=float, default=1.0,
+                   help="learning-rate factor for the residual branches and attention (0 keeps them at zero)")
+    p.add_argument("--matte-share", type=float, default=MATTE_SHARE,
+                   help="share of crops taken from ground-truth alpha mattes instead of the video")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--val-every", type=int, default=250)
@@ -67,12 +73,13 @@ def psnr(a: torch.Tensor, b: torch.Tensor, peak: float = 2.0) -> float:
     return 10 * math.log10(peak ** 2 / max(float((a - b).pow(2).mean()), 1e-12))
 
 
-def random_crops(clips, gen: torch.Generator, batch: int, crop: int, frames: int, step: int) -> torch.Tensor:
+def random_crops(clips, gen: torch.Generator, batch: int, crop: int, frames: int, step: int,
+                 matte_share: float = MATTE_SHARE) -> torch.Tensor:
     """``batch`` random crops [B, 3, frames, crop, crop] from freshly rendered training clips."""
     out = []
     for b in range(batch):
         clip = clips.clip(step * batch + b)
-        matte = float(torch.rand(1, generator=gen)) < MATTE_SHARE
+        matte = float(torch.rand(1, generator=gen)) < matte_share
         video = clip.gt_alpha[..., None].expand(-1, -1, -1, 3) if matte else clip.video  # [N, H, W, 3]
         n, h, w, _ = video.shape
         t = int(torch.randint(0, (n - frames) // 4 + 1, (1,), generator=gen)) * 4
@@ -142,8 +149,8 @@ class VaeTrainer:
         self.params = [p for _, p in self.model.named_parameters()]
         fast = [p for n, p in self.model.named_parameters() if is_detail_parameter(n)]
         slow = [p for n, p in self.model.named_parameters() if not is_detail_parameter(n)]
-        self.optimizer = torch.optim.Adam([{"params": fast, "lr_scale": 1.0},
-                                           {"params": slow, "lr_scale": CODEC_LR_SCALE}], lr=args.lr)
+        self.optimizer = torch.optim.Adam([{"params": fast, "lr_scale": args.detail_lr_scale},
+                                           {"params": slow, "lr_scale": args.codec_lr_scale}], lr=args.lr)
         self.clips = train_clips(args.seed)
         held = held_out_clips(args.val_clips)
         self.held_out = torch.stack([c.video for c in held])
@@ -152,8 +159,9 @@ class VaeTrainer:
     def settings(self) -> dict:
         a = self.args
         return {"dim": a.dim, "iterations": a.iterations, "lr": a.lr, "batch": a.batch, "crop": a.crop,
-                "crop_frames": a.crop_frames, "seed": a.seed, "codec_lr_scale": CODEC_LR_SCALE,
-                "matte_share": MATTE_SHARE}
+                "crop_frames": a.crop_frames, "seed": a.seed, "codec_lr_scale": a.codec_lr_scale,
+                "detail_lr_scale": a.detail_lr_scale,
+                "matte_share": a.matte_share}
 
     def lr_at(self, step: int) -> float:
         warm = min(1.0, (step + 1) / 200)
@@ -171,7 +179,7 @@ class VaeTrainer:
         while step < stop:
             started = time.perf_counter()
             gen = torch.Generator().manual_seed(a.seed * 1_000_003 + step)
-            x = random_crops(self.clips, gen, a.batch, a.crop, a.crop_frames, step)
+            x = random_crops(self.clips, gen, a.batch, a.crop, a.crop_frames, step, a.matte_share)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr_at(step) * group["lr_scale"]
             loss = reconstruction_loss(self.model, x)

@@ -45,11 +45,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted build in --work")
     p.add_argument("--until", choices=list(SHIPPED) + ["analyze", "package"], default="package",
                    help="stop after this stage")
-    p.add_argument("--vae-iterations", type=int, default=2000)
+    p.add_argument("--vae-iterations", type=int, default=0,
+                   help="reconstruction steps after the hand-set codec (0: the codec as set; docs/toy_world.md says why)")
     p.add_argument("--remover-iterations", type=int, default=4000)
     p.add_argument("--expert-iterations", type=int, default=1500)
     p.add_argument("--remover-pool", type=int, default=512, help="training clips the remover encodes once")
-    p.add_argument("--expert-pool", type=int, default=256, help="training clips each expert encodes once")
+    p.add_argument("--expert-pool", type=int, default=192, help="training clips the experts encode once (shared)")
     p.add_argument("--val-steps", type=int, default=12, help="sampling steps of the in-training validations")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--package-to", type=Path, default=TOY_DIR, help="where the shipped files go")
@@ -147,7 +148,8 @@ class Build:
         rank = EFFECT_RANK if role == "effect" else QUALITY_RANK
         argv = self.model_argv(remover, vae, text) + [
             "--role", role, "--output", str(run), "--rank", str(rank), "--iterations", str(self.args.expert_iterations),
-            "--batch", "2", "--pool", str(self.args.expert_pool), "--lr", "5e-4", "--checkpoint-every", "100",
+            "--batch", "2", "--pool", str(self.args.expert_pool), "--pool-cache", str(self.work / "pool_cache"),
+            "--lr", "5e-4", "--checkpoint-every", "100",
             "--val-every", "500", "--val-clips", "4", "--val-steps", str(self.args.val_steps), "--no-progress",
             "--name", f"{role}_expert.safetensors"]
         if role == "effect":

@@ -48,6 +48,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", type=int, default=0,
                    help="encode only this many training clips once and cycle through them (σ and noise stay fresh "
                         "every step); 0 renders and encodes a new clip for every sample")
+    p.add_argument("--pool-cache", default=None, metavar="DIR",
+                   help="with --pool: keep the encoded pool clips here (same seed, VAE and data settings only)")
     p.add_argument("--sigma-range", type=float, nargs=2, default=(0.0, 1.0), metavar=("LO", "HI"))
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="auto: bf16 weights + autocast on CUDA, fp32 on CPU")
@@ -111,8 +113,21 @@ class Trainer:
             return common.encoded_clip(self.inputs, self.inputs.clips, index, clip)[1]
         key = index % self.args.pool
         if key not in self._pool:
-            self._pool[key] = common.encoded_clip(self.inputs, self.inputs.clips, key)[1]
+            self._pool[key] = self._pooled_clip(key)
         return self._pool[key]
+
+    def _pooled_clip(self, key: int):
+        """Encode pool clip ``key``, or read it from ``--pool-cache`` (both experts share one data stream)."""
+        from .encode import load_encoded, save_encoded
+
+        cache = Path(self.args.pool_cache) / f"seed{self.args.seed}_clip{key:05d}.safetensors" \
+            if self.args.pool_cache else None
+        if cache is not None and cache.is_file():
+            return load_encoded(cache)
+        encoded = common.encoded_clip(self.inputs, self.inputs.clips, key)[1]
+        if cache is not None:
+            save_encoded(encoded, cache)
+        return encoded
 
     def held_out(self, index: int) -> tuple:
         if index not in self._held_out:
@@ -254,13 +269,21 @@ class Trainer:
         if self.info.is_main:
             held = [HeldOut(*self.held_out(i), i) for i in range(self.args.val_clips)]
             result = {"step": step, "flow_loss": self.held_out_loss(self.args.val_clips),
-                      **evaluate(self.trainable.patched, self.vae, held, self.args.val_steps, self.args.seed)}
+                      **evaluate(self.inputs.base, self.expert_pair(), self.vae, held, self.args.val_steps,
+                                 self.args.seed)}
             with (self.args.output / "validation.jsonl").open("a") as f:
                 f.write(json.dumps(result) + "\n")
             log.info("validation at step %d: held-out flow loss %.4f, alpha MSE object %s, shadow %s", step,
                      result["flow_loss"], result["object_mse"], result["shadow_mse"])
         barrier(self.info)
         return result
+
+    def expert_pair(self):
+        """The expert as it is now, as LoadOmnimatteExperts would hand it to the sampler."""
+        from omnimatte_core.experts import ExpertPair, ExpertRole
+
+        expert = self.trainable.to_expert()
+        return ExpertPair(expert, None) if expert.info.role is ExpertRole.EFFECT else ExpertPair(None, expert)
 
     def write_expert(self, final_loss: float) -> Path | None:
         from omnimatte_core.expert_file import save_expert

@@ -31,18 +31,18 @@ def conditioning(encoded: EncodedClip) -> list:
     return node_helpers.conditioning_set_values([[encoded.context, {"pooled_output": None}]], values)
 
 
-def sample_alpha(patched, vae, encoded: EncodedClip, steps: int, seed: int) -> torch.Tensor:
-    """Sample the [bg, α] pair (euler, cfg 1, as Casper) → decoded alpha [N, H, W] (channel mean)."""
-    import comfy.sample
+def sample_alpha(model, experts, vae, encoded: EncodedClip, steps: int, seed: int, tau: float = 0.5) -> torch.Tensor:
+    """Sample the [bg, α] pair as BranchWanSampler does (``sample_layers``; euler, simple, cfg 1, as Casper)
+    and decode the alpha as OmnimatteDecode does → alpha [N, H, W]."""
+    from omnimatte_core.layers import alpha_from_decoded
+    from omnimatte_core.sampling import sample_layers
 
     positive = conditioning(encoded)
     latent = torch.zeros(2, *encoded.video_latent.shape[1:])
-    noise = comfy.sample.prepare_noise(latent, seed)
     with torch.no_grad():
-        samples = comfy.sample.sample(patched, noise, steps, 1.0, "euler", "simple", positive, positive, latent,
-                                      disable_pbar=True, seed=seed)
-        decoded = vae.decode(samples[1:2])  # [1, N, H, W, 3] (Wan) or [N, H, W, 3]
-    return decoded.reshape(-1, *decoded.shape[-3:]).float().mean(-1).clamp(0, 1).cpu()
+        _, alpha = sample_layers(model, experts, positive, positive, latent, seed, steps, 1.0, "euler", "simple", tau)
+        decoded = vae.decode(alpha)  # [1, N, H, W, 3] (Wan)
+    return alpha_from_decoded(decoded.reshape(-1, *decoded.shape[-3:]).float()).cpu()
 
 
 def region_mse(pred: torch.Tensor, target: torch.Tensor, region: torch.Tensor) -> float | None:
@@ -58,11 +58,11 @@ def mean_or_none(values: list[float | None]) -> float | None:
     return sum(kept) / len(kept) if kept else None
 
 
-def evaluate(patched, vae, held_out: list[HeldOut], steps: int, seed: int) -> dict:
-    """Alpha MSE per region, averaged over clips that have that region."""
+def evaluate(model, experts, vae, held_out: list[HeldOut], steps: int, seed: int, tau: float = 0.5) -> dict:
+    """Alpha MSE per region, averaged over clips that have that region (``experts``: an ExpertPair)."""
     object_mse, effect_mse = [], []
     for item in held_out:
-        pred = sample_alpha(patched, vae, item.encoded, steps, seed + item.index)
+        pred = sample_alpha(model, experts, vae, item.encoded, steps, seed + item.index, tau)
         object_mse.append(region_mse(pred, item.clip.gt_alpha, item.clip.object_mask))
         effect_mse.append(region_mse(pred, item.clip.gt_alpha, item.clip.shadow_region))
     return {"object_mse": mean_or_none(object_mse), "shadow_mse": mean_or_none(effect_mse),
