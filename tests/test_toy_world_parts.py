@@ -124,3 +124,41 @@ def test_clip_vision_given_for_a_t2v_base_is_refused(t2v_run_files):
     with pytest.raises(SystemExit, match="no img_emb.*drop --clip-vision"):
         train.main(_t2v_argv(t2v_run_files, t2v_run_files["dir"] / "x", "--clip-vision", "random:0",
                              "--iterations", "1"))
+
+
+def test_vae_trainer_resumes_and_exports_a_loadable_vae(codec_file, tmp_path):
+    """training.toy_vae: stop after one step, resume, export a VAELoader-loadable file with unit latents."""
+    import json
+
+    from training import toy_vae
+    from training.loaders import load_vae
+
+    argv = ["--output", str(tmp_path / "vae"), "--iterations", "2", "--batch", "1", "--crop", "32",
+            "--crop-frames", "5", "--val-clips", "1", "--val-every", "1", "--threads", "1"]
+    assert toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + ["--stop-after", "1"])).run() is None
+    path = toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + ["--resume"])).run()
+    steps = [json.loads(line)["step"] for line in (tmp_path / "vae" / "loss.jsonl").read_text().splitlines()]
+    assert steps == [1, 2]
+    metrics = json.loads((tmp_path / "vae" / "metrics.json").read_text())
+    assert metrics["psnr"] > 25 and metrics["latent_after_process_in"]["channel_std"][:12] == [1.0] * 12
+    assert load_vae(path).latent_channels == 16
+
+
+def test_remover_trainer_writes_a_t2v_model_unetloader_detects(pack, codec_file, tmp_path):
+    import json
+
+    from omnimatte_core.patching import has_image_embedding
+    from omnimatte_core.text_embeds import save_conditioning
+    from training import toy_remover
+
+    text = save_conditioning(rm.text_conditioning(5), tmp_path / "text.safetensors")
+    argv = ["--vae", str(codec_file), "--text-embeds", str(text), "--output", str(tmp_path / "remover"),
+            "--layers", "2", "--ffn-dim", "256", "--iterations", "2", "--batch", "2", "--pool", "2",
+            "--val-every", "2", "--val-clips", "1", "--val-steps", "2", "--threads", "1"]
+    path = toy_remover.RemoverTrainer(toy_remover.parser().parse_args(argv)).run()
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "remover" / "loss.jsonl").read_text().splitlines()]
+    assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
+    validation = json.loads((tmp_path / "remover" / "validation.jsonl").read_text().splitlines()[-1])
+    assert validation["psnr_removed_region"] > 0 and validation["psnr_outside"] > 0
+    model = rm.load_wan(path)  # as UNETLoader builds it
+    assert model.model.diffusion_model.patch_embedding.weight.shape[1] == 36 and not has_image_embedding(model)

@@ -198,7 +198,7 @@ class RemoverTrainer:
             torch.nn.utils.clip_grad_norm_(self.params, 1.0)
             self.optimizer.step()
             step += 1
-            self._log("loss.jsonl", {"step": step, "loss": round(float(loss), 6),
+            self._log("loss.jsonl", {"step": step, "loss": round(float(loss.detach()), 6),
                                      "seconds": round(time.perf_counter() - started, 3)})
             if step % a.checkpoint_every == 0 or step == stop:
                 ckpt.save_checkpoint(ckpt_dir, step, self.params, self.names, self.optimizer, vars_json(a))
