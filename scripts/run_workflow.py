@@ -255,7 +255,7 @@ def _written_files(outputs: dict, out: Path) -> list[str]:
     for node_output in outputs.values():
         for key in ("images", "videos", "gifs"):
             for item in node_output.get(key, []) if isinstance(node_output, dict) else []:
-                if isinstance(item, dict) and "filename" in item:
+                if isinstance(item, dict) and "filename" in item and item.get("type", "output") == "output":
                     files.append(str(Path(item.get("subfolder", "")) / item["filename"]))
     return sorted(files)
 

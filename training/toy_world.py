@@ -34,7 +34,7 @@ SHIPPED = {  # stage → (ComfyUI model folder, shipped file name)
     "quality": ("omnimatte", "easyomnimatte_toy_quality.safetensors"),
 }
 TEXT_TOKENS, TEXT_SEED = 16, 7
-EFFECT_RANK, QUALITY_RANK = 32, 16
+EFFECT_RANK, QUALITY_RANK = 64, 32
 
 
 def parser() -> argparse.ArgumentParser:
@@ -48,7 +48,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--vae-iterations", type=int, default=0,
                    help="reconstruction steps after the hand-set codec (0: the codec as set; docs/toy_world.md says why)")
     p.add_argument("--remover-iterations", type=int, default=4000)
-    p.add_argument("--expert-iterations", type=int, default=1500)
+    p.add_argument("--expert-iterations", type=int, default=4000)
+    p.add_argument("--expert-lr", type=float, default=1e-3, help="AdamW learning rate of the experts (paper: 1e-3)")
     p.add_argument("--remover-pool", type=int, default=512, help="training clips the remover encodes once")
     p.add_argument("--expert-pool", type=int, default=192, help="training clips the experts encode once (shared)")
     p.add_argument("--val-steps", type=int, default=12, help="sampling steps of the in-training validations")
@@ -71,9 +72,9 @@ class Build:
     def run_stage(self, name: str, output: Path, command: list[str], call) -> Path:
         """Run ``call()`` unless ``output`` exists; wall time is summed over resumed segments."""
         record = self.state["stages"].setdefault(name, {"seconds": 0.0})
-        record["command"] = shlex.join(["python", "-m", *command])
         if output.is_file():
             return output
+        record["command"] = shlex.join(["python", "-m", *command])  # the command that made the file
         started = time.perf_counter()
         try:
             result = call()
@@ -149,7 +150,7 @@ class Build:
         argv = self.model_argv(remover, vae, text) + [
             "--role", role, "--output", str(run), "--rank", str(rank), "--iterations", str(self.args.expert_iterations),
             "--batch", "2", "--pool", str(self.args.expert_pool), "--pool-cache", str(self.work / "pool_cache"),
-            "--lr", "5e-4", "--checkpoint-every", "100",
+            "--lr", str(self.args.expert_lr), "--checkpoint-every", "100",
             "--val-every", "500", "--val-clips", "4", "--val-steps", str(self.args.val_steps), "--no-progress",
             "--name", f"{role}_expert.safetensors"]
         if role == "effect":
@@ -270,6 +271,10 @@ def stage_metrics(work: Path, stage: str) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    # a `kill` (or a session ending) then unwinds like Ctrl-C: the stage's wall time is still recorded
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = common.start_cli(parser(), argv)
     log.info("toy world build in %s (%s)", args.work, " ".join(sys.argv))
     Build(args).run()
