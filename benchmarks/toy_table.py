@@ -11,7 +11,7 @@ Prints one JSON object:
   unshifted timestep, i.e. the position in the schedule; run as the σ threshold it maps to);
 - ``block_analysis``: C_b per block and the suggested K of the shipped toy world's build;
 - ``vae``: the toy VAE's held-out round-trip PSNR on the same clips.
-Writes ``benchmarks/results/toy_table.png`` (τ sweep and C_b) beside it.
+Writes ``benchmarks/results/toy_table.json`` and PNG plots of the τ sweep and C_b beside it.
 """
 
 from __future__ import annotations
@@ -83,34 +83,31 @@ def run(args: argparse.Namespace) -> dict:
               "vae": {"round_trip_psnr": vae_round_trip_psnr(models.vae, clips)},
               "toy_world_sha256": {k: v["sha256"][:12] for k, v in manifest["files"].items()},
               "seconds": round(time.perf_counter() - started, 1)}
-    plot(result, RESULTS / "toy_table.png")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "toy_table.json").write_text(json.dumps(result, indent=1))
+    result["plots"] = [str(p.relative_to(ROOT)) for p in plot(result, RESULTS)]
     return result
 
 
-def plot(result: dict, path: Path) -> None:
-    import matplotlib
+def plot(result: dict, folder: Path) -> list[Path]:
+    """PNG plots (PIL, training.plotting): alpha MAE over τ for both readings, and C_b per block."""
+    from training.plotting import line_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for reading, style in (("sigma", "o-"), ("schedule", "s--")):
+    folder.mkdir(parents=True, exist_ok=True)
+    taus = [float(t) for t in TAUS]
+    series = {}
+    for reading in ("sigma", "schedule"):
         rows = result["tau_sweep"][reading]
-        taus = [float(t) for t in rows]
-        axes[0].plot(taus, [rows[t]["alpha_mae_shadow"] for t in rows], style, label=f"τ vs {reading}")
-        axes[1].plot(taus, [rows[t]["alpha_mae_object"] for t in rows], style, label=f"τ vs {reading}")
-    for ax, title in zip(axes[:2], ("alpha MAE, shadow region", "alpha MAE, object region")):
-        ax.set_xlabel("τ")
-        ax.set_title(title)
-        ax.legend()
+        series[f"shadow MAE, tau vs {reading}"] = [rows[str(t)]["alpha_mae_shadow"] for t in TAUS]
+        series[f"object MAE, tau vs {reading}"] = [rows[str(t)]["alpha_mae_object"] for t in TAUS]
+    sweep = folder / "toy_table_tau_sweep.png"
+    line_plot(sweep, taus, series, "toy world: alpha MAE over tau (held-out clips)", "tau", "MAE")
     scores = result["block_analysis"]["scores"]
-    axes[2].bar(range(len(scores)), scores)
-    axes[2].set_title(f"C_b per block (suggested K = {result['block_analysis']['suggested_k']})")
-    axes[2].set_xlabel("block")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    blocks = folder / "toy_table_block_scores.png"
+    line_plot(blocks, list(range(len(scores))), {"C_b": scores},
+              f"Effects-Association score per block (suggested K = {result['block_analysis']['suggested_k']})",
+              "block", "C_b")
+    return [sweep, blocks]
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ from .objective import draw_sigma_and_noise
 from .toy_data import held_out_clips, train_clips
 
 log = logging.getLogger("training.toy_remover")
-FILE_NAME = "toy_casper_remover.safetensors"
+FILE_NAME = "easyomnimatte_toy_remover.safetensors"  # the shipped name: experts record it
 SHIFT = 5.0
 TEXT_DIM = 4096  # umt5-xxl width: Wan's detection fixes it
 

@@ -166,7 +166,10 @@ class Build:
             folder, name = SHIPPED[stage]
             target = dest / folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            if stage in ("effect", "quality"):
+                ship_expert(path, target, files["remover"])
+            else:
+                shutil.copyfile(path, target)
             record = self.state["stages"].get(stage, {})
             entries[stage] = {"file": f"{folder}/{name}", "sha256": sha256(target), "bytes": target.stat().st_size,
                               "command": record.get("command"), "wall_seconds_2_cores": record.get("seconds"),
@@ -209,6 +212,20 @@ class Build:
         if until == "quality":
             return
         self.package(files)
+
+
+def ship_expert(path: Path, target: Path, remover: Path) -> None:
+    """Copy an expert, naming its base as shipped (the same bytes: its recorded hash must match),
+    so the sampler's base-file check knows the shipped remover."""
+    from dataclasses import replace
+
+    from omnimatte_core.expert_file import load_expert, save_expert
+
+    expert = load_expert(path)
+    if expert.info.base_model_hash and expert.info.base_model_hash != sha256(remover)[:16]:
+        raise SystemExit(f"{path.name} was trained on another remover than {remover}; rebuild the experts")
+    expert.info = replace(expert.info, base_model_name=SHIPPED["remover"][1])
+    save_expert(expert, target)
 
 
 DEMO_FPS = 8.0
