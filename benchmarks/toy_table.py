@@ -58,12 +58,12 @@ def vae_round_trip_psnr(vae, clips) -> float:
 def run(args: argparse.Namespace) -> dict:
     from scripts import comfy_host, toy_eval
     from scripts.build_workflows import TOY_FILES, TOY_STEPS
-    from training.toy_data import held_out_clips
+    from training.toy_data import as_toy_clip, held_out_clips
 
     comfy_host.import_comfy(threads=args.threads)
     comfy_host.load_nodes_with_pack()
     models = toy_eval.load_toy_models()
-    clips = [toy_eval.as_toy_clip(c) for c in held_out_clips(args.clips)]
+    clips = [as_toy_clip(c) for c in held_out_clips(args.clips)]
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
 

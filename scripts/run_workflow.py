@@ -95,9 +95,7 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
     path = Path(args.workflow) if args.workflow.endswith(".json") else WORKFLOWS_DIR / f"{args.workflow}.json"
     if not path.is_file():
         raise RunError(f"no workflow {path}. Choose one of: {', '.join(p.stem for p in WORKFLOWS_DIR.glob('*.json'))}")
-    ui = json.loads(path.read_text())
-    definitions = {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
-    prompt = wf.ui_to_api(ui, definitions)
+    prompt = workflow_prompt(path)
     for title, file_name in input_names.items():
         nodes = wf.nodes_titled(prompt, title)
         if not nodes:
@@ -116,6 +114,13 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
     for name, node_type in SETTINGS.items():
         _set_all(prompt, node_type, name, getattr(args, name))
     return prompt
+
+
+def workflow_prompt(path: Path) -> dict:
+    """A UI-format workflow file → an API prompt, against the loaded host's node definitions."""
+    ui = json.loads(path.read_text())
+    definitions = {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
+    return wf.ui_to_api(ui, definitions)
 
 
 def toy_models(prompt: dict) -> dict:

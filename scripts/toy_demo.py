@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from scripts import comfy_host
-from scripts import workflow_format as wf
 
 log = logging.getLogger("omnimatte.toy_demo")
 DEMO_DIR = comfy_host.PACK_DIR / "toy_world" / "demo"
@@ -37,11 +36,9 @@ def run_folder(out: Path, stem: str) -> Path:
 
 
 def build_demo_prompt(args: argparse.Namespace, clip: str, folder_name: str) -> dict:
-    from scripts.run_workflow import SETTINGS, _set_all
+    from scripts.run_workflow import SETTINGS, WORKFLOWS_DIR, _set_all, workflow_prompt
 
-    ui = json.loads((comfy_host.PACK_DIR / "workflows" / "toy_world_demo.json").read_text())
-    definitions = {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
-    prompt = wf.ui_to_api(ui, definitions)
+    prompt = workflow_prompt(WORKFLOWS_DIR / "toy_world_demo.json")
     _set_all(prompt, "LoadOmnimatteToyClip", "clip", clip)
     for node in prompt.values():
         if node["class_type"] == "SaveImage":
@@ -74,14 +71,11 @@ def new_background(like: torch.Tensor) -> torch.Tensor:
 
 def evaluate(toy, folder: Path) -> tuple[dict, dict]:
     """Metrics against ground truth, and the layers read back (as a user would find them)."""
-    from omnimatte_core.metrics import layer_metrics
+    from scripts.toy_eval import measure
 
-    layers = {name: read_layer(folder, name) for name in ("background", "alpha", "foreground")}
-    alpha = layers["alpha"][..., :3].mean(-1)
-    metrics = layer_metrics(toy.video, layers["background"][..., :3], alpha, layers["foreground"][..., :3],
-                            toy.gt_background, toy.gt_alpha, toy.object_region, toy.shadow_only,
-                            toy.gt_alpha >= 0.1)
-    return metrics, {**layers, "alpha": alpha}
+    layers = {name: read_layer(folder, name)[..., :3] for name in ("background", "alpha", "foreground")}
+    layers["alpha"] = layers["alpha"].mean(-1)
+    return measure(toy, layers), layers
 
 
 def contact_sheet(toy, layers: dict):

@@ -69,16 +69,6 @@ def measure(clip, layers: dict[str, torch.Tensor]) -> dict:
                          clip.gt_alpha, clip.object_region, clip.shadow_only, clip.gt_alpha >= 0.1)
 
 
-def as_toy_clip(clip, fps: float = 8.0):
-    """A training.dataset.Clip → ToyClip, in 8-bit as the shipped demo clips (and any video) are."""
-    from omnimatte_core.toy_clip import ToyClip
-
-    q = lambda t: (t.float().clamp(0, 1) * 255).round() / 255  # noqa: E731
-    keep = clip.keep_mask if clip.keep_mask is not None else torch.zeros_like(clip.object_mask)
-    return ToyClip(q(clip.video), clip.object_mask.float(), keep.float(), q(clip.gt_alpha), q(clip.object_alpha),
-                   q(clip.background), fps, dict(clip.meta))
-
-
 def mean_metrics(rows: list[dict]) -> dict:
     """Per-key mean over clips, skipping None (a clip without a shadow has no shadow MAE)."""
     out = {}

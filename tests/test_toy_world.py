@@ -70,12 +70,12 @@ def quality(pack) -> dict:
     """Dual-expert (τ 0.5) decompositions of held-out clips through the nodes, with the VAE's round trip."""
     from omnimatte_core.metrics import region_psnr
     from scripts import toy_eval
-    from training.toy_data import held_out_clips
+    from training.toy_data import as_toy_clip, held_out_clips
 
     models = toy_eval.load_toy_models()
     rows, vae_psnr = [], []
     for clip in held_out_clips(QUALITY_CLIPS):
-        toy = toy_eval.as_toy_clip(clip)
+        toy = as_toy_clip(clip)
         rows.append(toy_eval.measure(toy, toy_eval.decompose(models, toy)))
         with torch.inference_mode():
             round_trip = models.vae.decode(models.vae.encode(toy.video)).reshape(toy.video.shape).float()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
+
 from .common import HELD_OUT_SEED_OFFSET
 from .dataset import Clip, DataConfig, SyntheticClips
 from .sources import ProceduralBackgrounds, ProceduralForegrounds
@@ -33,3 +35,13 @@ def held_out_stream(seed: int = TRAIN_SEED) -> SyntheticClips:
 def held_out_clips(count: int, seed: int = TRAIN_SEED, first: int = 0) -> list[Clip]:
     stream = held_out_stream(seed)
     return [stream.clip(i) for i in range(first, first + count)]
+
+
+def as_toy_clip(clip: Clip, fps: float = 8.0, meta: dict | None = None):
+    """A Clip → ``omnimatte_core.toy_clip.ToyClip`` in 8-bit, as the shipped demo clips (and any video) are."""
+    from omnimatte_core.toy_clip import ToyClip
+
+    q = lambda t: (t.float().clamp(0, 1) * 255).round() / 255  # noqa: E731
+    keep = clip.keep_mask if clip.keep_mask is not None else torch.zeros_like(clip.object_mask)
+    return ToyClip(q(clip.video), clip.object_mask.float(), keep.float(), q(clip.gt_alpha), q(clip.object_alpha),
+                   q(clip.background), fps, dict(meta if meta is not None else clip.meta))

@@ -22,6 +22,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import common
+from .loop import optimizer_step, warmup_cosine
 from .objective import draw_sigma_and_noise
 from .toy_data import held_out_clips, train_clips
 
@@ -191,14 +192,11 @@ class RemoverTrainer:
         while step < stop:
             started = time.perf_counter()
             for group in self.optimizer.param_groups:
-                group["lr"] = a.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / a.iterations))
-            loss = self.loss(order[step * a.batch:(step + 1) * a.batch].tolist(), step)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, 1.0)
-            self.optimizer.step()
+                group["lr"] = warmup_cosine(a.lr, step, a.iterations, warmup=100)
+            loss = optimizer_step(self.optimizer, self.params,
+                                  self.loss(order[step * a.batch:(step + 1) * a.batch].tolist(), step))
             step += 1
-            self._log("loss.jsonl", {"step": step, "loss": round(float(loss.detach()), 6),
+            self._log("loss.jsonl", {"step": step, "loss": round(loss, 6),
                                      "seconds": round(time.perf_counter() - started, 3)})
             if step % a.checkpoint_every == 0 or step == stop:
                 ckpt.save_checkpoint(ckpt_dir, step, self.params, self.names, self.optimizer, vars_json(a))

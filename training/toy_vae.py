@@ -20,6 +20,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import common
+from .loop import optimizer_step, warmup_cosine
 from .toy_data import held_out_clips, train_clips
 
 log = logging.getLogger("training.toy_vae")
@@ -163,10 +164,6 @@ class VaeTrainer:
                 "detail_lr_scale": a.detail_lr_scale,
                 "matte_share": a.matte_share}
 
-    def lr_at(self, step: int) -> float:
-        warm = min(1.0, (step + 1) / 200)
-        return self.args.lr * warm * 0.5 * (1 + math.cos(math.pi * step / self.args.iterations))
-
     def run(self) -> Path | None:
         a = self.args
         a.output.mkdir(parents=True, exist_ok=True)
@@ -181,14 +178,10 @@ class VaeTrainer:
             gen = torch.Generator().manual_seed(a.seed * 1_000_003 + step)
             x = random_crops(self.clips, gen, a.batch, a.crop, a.crop_frames, step, a.matte_share)
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_at(step) * group["lr_scale"]
-            loss = reconstruction_loss(self.model, x)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.params, 1.0)
-            self.optimizer.step()
+                group["lr"] = warmup_cosine(a.lr, step, a.iterations, warmup=200) * group["lr_scale"]
+            loss = optimizer_step(self.optimizer, self.params, reconstruction_loss(self.model, x))
             step += 1
-            self._log("loss.jsonl", {"step": step, "loss": round(float(loss.detach()), 6),
+            self._log("loss.jsonl", {"step": step, "loss": round(loss, 6),
                                      "seconds": round(time.perf_counter() - started, 3)})
             if step % a.checkpoint_every == 0 or step == stop:
                 ckpt.save_checkpoint(ckpt_dir, step, self.params, self.names, self.optimizer, self.settings())

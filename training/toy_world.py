@@ -249,16 +249,12 @@ def demo_indices() -> dict[str, int]:
 
 
 def write_demo_clip(index: int, path: Path) -> None:
-    import torch
+    from omnimatte_core.toy_clip import save_toy_clip
 
-    from omnimatte_core.toy_clip import ToyClip, save_toy_clip
-
-    from .toy_data import held_out_stream
+    from .toy_data import as_toy_clip, held_out_stream
 
     clip = held_out_stream().clip(index)
-    keep = clip.keep_mask if clip.keep_mask is not None else torch.zeros_like(clip.object_mask)
-    save_toy_clip(ToyClip(clip.video, clip.object_mask.float(), keep.float(), clip.gt_alpha, clip.object_alpha,
-                          clip.background, DEMO_FPS, {**clip.meta, "held_out_index": index}), path)
+    save_toy_clip(as_toy_clip(clip, DEMO_FPS, {**clip.meta, "held_out_index": index}), path)
 
 
 def common_text_dim() -> int:
