@@ -9,11 +9,14 @@ from .decode import OmnimatteDecode
 from .experts import LoadOmnimatteExperts
 from .layers import CompositeLayers, RecoverForeground
 from .model_folders import register_model_folder
+from .save_layers import SaveOmnimatteLayers
 from .sampler import BranchWanSampler
 from .text_embeds import OmnimatteLoadTextEmbeds, OmnimatteSaveTextEmbeds
 from .toy_clip import LoadOmnimatteToyClip
+from .video_frames import OmnimatteVideoFrames
 
 NODE_CLASSES: list[type[io.ComfyNode]] = [
+    OmnimatteVideoFrames,
     OmnimatteConditioning,
     LoadOmnimatteExperts,
     BranchWanSampler,
@@ -22,6 +25,7 @@ NODE_CLASSES: list[type[io.ComfyNode]] = [
     OmnimatteLoadTextEmbeds,
     RecoverForeground,
     CompositeLayers,
+    SaveOmnimatteLayers,
     LoadOmnimatteToyClip,
 ]
 

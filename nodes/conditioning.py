@@ -9,7 +9,7 @@ import node_helpers
 from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
-from omnimatte_core import trimask
+from omnimatte_core import input_checks, trimask
 from .checks import CATEGORY, check_finite
 
 NODE = "OmnimatteConditioning"
@@ -71,6 +71,9 @@ class OmnimatteConditioning(io.ComfyNode):
             log.warning("%s: %d frames is more than the %d Casper was trained on; running them as one window "
                         "(slower, and quality may drop). Long-video windows are not supported yet.",
                         NODE, n, casper.LONGEST_WINDOW)
+        suspicious = input_checks.coverage_warning(object_mask, mask_threshold)
+        if suspicious:
+            log.warning("%s: %s Check the object_mask input (InvertMask fixes an inverted one).", NODE, suspicious)
         dilation_px = trimask.dilation_for_size(height, width) if dilation < 0 else dilation
         inputs = casper.casper_inputs(video, object_mask, keep_mask, height, width, dilation_px, mask_threshold)
         if not (inputs.trimask == 1.0).any():

@@ -127,26 +127,30 @@ def _models(g: UIGraph) -> dict[str, Node]:
             "experts": experts}
 
 
+WORK_WIDTH, WORK_HEIGHT = 832, 480  # Casper's working size
+
+
 def _decompose(g: UIGraph) -> dict[str, Node]:
-    """Shared part: load video + mask, condition, sample, decode."""
+    """Shared part: load video + mask at the working size, condition, sample, decode."""
     m = _models(g)
+    size = {"width": WORK_WIDTH, "height": WORK_HEIGHT}
     video = g.add("LoadVideo", 0, 6, title=TITLES["video"], file="input_video.mp4")
-    frames = g.add("GetVideoComponents", 1, 6)
+    frames = g.add("OmnimatteVideoFrames", 1, 6, **size)
     g.link(video, 0, frames, "video")
     mask_video = g.add("LoadVideo", 0, 7.5, title=TITLES["mask"], file="mask_00.mp4")
-    mask_frames = g.add("GetVideoComponents", 1, 7.5)
+    mask_frames = g.add("OmnimatteVideoFrames", 1, 7.5, **size)
     g.link(mask_video, 0, mask_frames, "video")
     mask = g.add("ImageToMask", 2, 7.5, channel="red")
-    g.link(mask_frames, "images", mask, "image")
+    g.link(mask_frames, "frames", mask, "image")
     first = g.add("ImageFromBatch", 2, 4.5, batch_index=0, length=1)
-    g.link(frames, "images", first, "image")
+    g.link(frames, "frames", first, "image")
     encode = g.add("CLIPVisionEncode", 3, 4.5, crop="none")
     g.link(m["vision"], 0, encode, "clip_vision")
     g.link(first, 0, encode, "image")
-    cond = g.add("OmnimatteConditioning", 3, 1, mask_threshold=0.94)
+    cond = g.add("OmnimatteConditioning", 3, 1, mask_threshold=0.94, **size)
     for name, source in (("positive", m["positive"]), ("negative", m["negative"]), ("vae", m["vae"])):
         g.link(source, 0, cond, name)
-    g.link(frames, "images", cond, "video")
+    g.link(frames, "frames", cond, "video")
     g.link(mask, 0, cond, "object_mask")
     g.link(encode, 0, cond, "clip_vision_output")
     sampler = g.add("BranchWanSampler", 4, 0, seed=43, steps=50, cfg=1.0, tau=0.5)
@@ -158,77 +162,63 @@ def _decompose(g: UIGraph) -> dict[str, Node]:
     g.link(m["vae"], 0, decode, "vae")
     g.link(sampler, 0, decode, "background")
     g.link(sampler, 1, decode, "alpha")
-    return {"frames": frames, "decode": decode}
+    return {"video": video, "decode": decode}
 
 
-def _save_video(g: UIGraph, images: tuple[Node, int | str], frames: Node, prefix: str, col: float, row: float) -> None:
-    """Core SaveWEBM (vp9) at the clip's frame rate; the same inputs on every supported host."""
-    save = g.add("SaveWEBM", col, row, filename_prefix=prefix, codec="vp9", crf=16.0)
-    g.link(images[0], images[1], save, "images")
-    g.link(frames, "fps", save, "fps")
+def _save_layers(g: UIGraph, d: dict[str, Node], folder: str, **switches) -> Node:
+    """SaveOmnimatteLayers: the layers at the source size, streamed against the original video."""
+    save = g.add("SaveOmnimatteLayers", 6, 0, title="Save layers", folder=folder, **switches)
+    g.link(d["video"], 0, save, "source_video")
+    g.link(d["decode"], 0, save, "background")
+    g.link(d["decode"], 1, save, "alpha")
+    return save
 
 
 NOTE_COMMON = """**Inputs**: put the clip in ComfyUI's `input/` folder and pick it in *{video}*; pick the
 object's mask video in *{mask}* (white = object, one object per file). Describe the **background**
-in *{positive}* (e.g. "a video of a beautiful beach."). Working size 832×480 (multiples of 16);
-clips of up to 81 frames run as one window (longer ones run too, slower, with a warning).
+in *{positive}* (e.g. "a video of a beautiful beach."). Working size 832×480 (multiples of 16; set
+it on both *Video Frames at Working Size* nodes and on *Omnimatte Conditioning*); clips of up to
+81 frames run as one window (longer ones run too, slower, with a warning). *Save layers* writes
+at the clip's own size and frame rate, streaming the original video.
 
 **Models**: the Casper transformer in `models/diffusion_models/`, the two experts (from this pack's
 `training/`) in `models/omnimatte/`, plus the stock umt5, clip_vision_h and wan_2.1_vae files. See
 the pack's README. **τ** on Branch Wan Sampler: lower = crisper matte, higher = stronger effects.
 """
-
-
-def _recover(g: UIGraph, d: dict[str, Node]) -> Node:
-    """RecoverForeground from the original frames and the decoded layers."""
-    recover = g.add("RecoverForeground", 6, 0)
-    g.link(d["frames"], "images", recover, "video")
-    g.link(d["decode"], 0, recover, "background")
-    g.link(d["decode"], 1, recover, "alpha")
-    return recover
+LAYER_FILES = """In `output/omnimatte/<folder>/`: `rgba/` PNGs with straight alpha (the layer to composite),
+`alpha/` greyscale PNGs (object + shadows, reflections, smoke), `background/background.mp4` (the
+clean plate, H.264)."""
 
 
 def decompose_layers() -> dict:
     g = UIGraph()
     d = _decompose(g)
-    recover = _recover(g, d)
-    save_rgba = g.add("SaveImage", 7, 0, filename_prefix="omnimatte/rgba")
-    g.link(recover, "rgba", save_rgba, "images")
-    _save_video(g, (d["decode"], 0), d["frames"], "omnimatte/background", 6, 2)
-    alpha = g.add("MaskToImage", 6, 3.5)
-    g.link(d["decode"], 1, alpha, "mask")
-    _save_video(g, (alpha, 0), d["frames"], "omnimatte/alpha", 7, 3.5)
-    _save_video(g, (recover, "foreground"), d["frames"], "omnimatte/foreground_preview", 7, 5)
+    _save_layers(g, d, "omnimatte/layers")
     g.add("MarkdownNote", 4, 3, text="## Decompose a video into layers\n\n" + NOTE_COMMON.format(**TITLES) +
-          "\n**Outputs** (in `output/omnimatte/`): the clean background video, the alpha matte video "
-          "(object + shadows, reflections, smoke), RGBA PNGs (straight alpha) and a foreground preview video.")
+          "\n**Outputs**: " + LAYER_FILES)
     return g.to_json()
 
 
 def remove_object() -> dict:
     g = UIGraph()
     d = _decompose(g)
-    _save_video(g, (d["decode"], 0), d["frames"], "omnimatte/clean_plate", 6, 0)
+    _save_layers(g, d, "omnimatte/clean_plate", save_rgba=False, save_alpha=False)
     g.add("MarkdownNote", 4, 3, text="## Remove an object and its effects\n\n" + NOTE_COMMON.format(**TITLES) +
-          "\n**Output**: the clean background plate, with the object *and* its shadows/reflections removed.")
+          "\n**Output**: `background/background.mp4`, the clean plate, with the object *and* its "
+          "shadows/reflections removed.")
     return g.to_json()
 
 
 def replace_background() -> dict:
     g = UIGraph()
     d = _decompose(g)
-    recover = _recover(g, d)
-    new_video = g.add("LoadVideo", 6, 3, title=TITLES["new_background"], file="new_background.mp4")
-    new_frames = g.add("GetVideoComponents", 7, 3)
-    g.link(new_video, 0, new_frames, "video")
-    composite = g.add("CompositeLayers", 7, 0)
-    g.link(recover, "foreground", composite, "foreground")
-    g.link(d["decode"], 1, composite, "alpha")
-    g.link(new_frames, "images", composite, "background")
-    _save_video(g, (composite, 0), d["frames"], "omnimatte/composite", 8, 0)
+    save = _save_layers(g, d, "omnimatte/composite", save_rgba=False, save_alpha=False, save_background=False)
+    new_video = g.add("LoadVideo", 5, 3, title=TITLES["new_background"], file="new_background.mp4")
+    g.link(new_video, 0, save, "new_background")
     g.add("MarkdownNote", 4, 3, text="## Replace the background\n\n" + NOTE_COMMON.format(**TITLES) +
           f"\nPick the new background in *{TITLES['new_background']}* (a video; a shorter one loops — "
-          "switch to hold_last on Composite Layers). The foreground keeps its shadows and reflections.")
+          "switch *short_background* to hold_last on Save layers). The foreground keeps its shadows and "
+          "reflections. **Output**: `composite/composite.mp4`.")
     return g.to_json()
 
 

@@ -1,10 +1,22 @@
-"""Cut short clips with PyAV (tests, demos): the first frames of a video, re-encoded losslessly enough."""
+"""The shared real clips, and short cuts of them with PyAV (tests, demos, benchmarks)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import av
+
+from scripts.comfy_host import PACK_DIR
+
+
+def shared_clips() -> Path:
+    """$OMNIMATTE_SHARED_DATA/clips, else ../shared/data/clips beside the checkout, else /work/shared/data/clips."""
+    candidates = [os.environ.get("OMNIMATTE_SHARED_DATA"), PACK_DIR.parent / "shared" / "data", "/work/shared/data"]
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / "clips").is_dir():
+            return Path(candidate) / "clips"
+    raise FileNotFoundError(f"no shared clips in {candidates}; set OMNIMATTE_SHARED_DATA to the data folder")
 
 
 def cut_clip(source: Path, target: Path, frames: int, codec: str = "libx264") -> Path:

@@ -22,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-from scripts import comfy_host
+from scripts import comfy_host, run_logging
 from scripts import workflow_format as wf
 
 log = logging.getLogger("omnimatte.run")
@@ -42,9 +42,11 @@ MODEL_FLAGS = {"unet": ("UNETLoader", "unet_name"), "text_encoder": ("CLIPLoader
                "clip_vision": ("CLIPVisionLoader", "clip_name"), "vae": ("VAELoader", "vae_name"),
                "effect_expert": ("LoadOmnimatteExperts", "effect_expert"),
                "quality_expert": ("LoadOmnimatteExperts", "quality_expert")}
-SETTINGS = {"width": "OmnimatteConditioning", "height": "OmnimatteConditioning",
-            "mask_threshold": "OmnimatteConditioning", "steps": "BranchWanSampler", "seed": "BranchWanSampler",
-            "tau": "BranchWanSampler", "cfg": "BranchWanSampler"}
+WORKING_SIZE = ("OmnimatteConditioning", "OmnimatteVideoFrames")
+SETTINGS = {"width": WORKING_SIZE, "height": WORKING_SIZE, "mask_threshold": ("OmnimatteConditioning",),
+            "steps": ("BranchWanSampler",), "seed": ("BranchWanSampler",), "tau": ("BranchWanSampler",),
+            "cfg": ("BranchWanSampler",)}
+NEEDS_NEW_BACKGROUND = "replace_background"
 
 
 class RunError(Exception):
@@ -56,10 +58,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workflow", default="decompose_layers",
                    help="a name in workflows/ (decompose_layers, remove_object, replace_background) or a path")
     p.add_argument("--video", type=Path, help="the clip to decompose (none: the toy-world demo)")
-    p.add_argument("--mask", type=Path, help="object mask video, white = object")
+    p.add_argument("--mask", type=Path, action="append",
+                   help="object mask video, white = object (one object per run for now)")
+    p.add_argument("--keep-mask", type=Path, help="mask video of other objects to keep untouched (white = keep)")
     p.add_argument("--new-background", type=Path, help="new background video (replace_background)")
     p.add_argument("--out", type=Path, default=Path("omnimatte-out"),
-                   help="folder the layers are written to (default ./omnimatte-out)")
+                   help="folder the layers are written to (default ./omnimatte-out); each run writes "
+                        "OUT/<clip>-<mask>/<layer>/, numbered -2, -3 … when that folder is taken")
     p.add_argument("--toy", action="store_true",
                    help="use the embedded toy models on --video/--mask (to try the plumbing; results are toys)")
     p.add_argument("--toy-clip", default=None, help="bundled demo clip for the toy demo (toy_world/demo/)")
@@ -70,22 +75,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.add_argument(f"--{flag.replace('_', '-')}", help=f"file name for {MODEL_FLAGS[flag][0]}")
     for name in SETTINGS:
         kind = float if name in ("tau", "cfg", "mask_threshold") else int
-        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{SETTINGS[name]} {name}")
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{'/'.join(SETTINGS[name])} {name}")
+    p.add_argument("--strict", action="store_true",
+                   help="stop on input warnings (a mask that looks inverted, all white or swapped with the video)")
+    p.add_argument("--allow-truncated", action="store_true",
+                   help="use the frames that decode from a file that declares more (a cut-off file)")
+    p.add_argument("--verbose", action="store_true",
+                   help="show ComfyUI's own log and full tracebacks here (they always go to OUT/omnimatte-run.log)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     args = p.parse_args(argv)
+    if args.mask and len(args.mask) > 1:
+        p.error(f"--mask was given {len(args.mask)} times; one object per run for now. Run once per mask (each "
+                "run writes its own OUT/<clip>-<mask>/ folder), or pass the other objects as --keep-mask to keep "
+                "them in the background.")
+    args.mask = args.mask[0] if args.mask else None
     if (args.video is None) != (args.mask is None):
         p.error("give both --video and --mask (or neither, for the toy-world demo)")
     args.demo = args.video is None
-    if args.demo and (args.toy or args.new_background):
-        p.error("--toy and --new-background need --video and --mask; without them the toy-world demo runs")
-    for name in ("video", "mask", "new_background", "out", "extra_model_paths"):
+    if args.demo and (args.toy or args.new_background or args.keep_mask):
+        p.error("--toy, --keep-mask and --new-background need --video and --mask; without them the toy-world "
+                "demo runs")
+    workflow = Path(args.workflow).stem
+    if not args.demo and (workflow == NEEDS_NEW_BACKGROUND) != (args.new_background is not None):
+        p.error(f"--workflow {NEEDS_NEW_BACKGROUND} needs --new-background PATH (the video to put behind the "
+                "object)" if args.new_background is None else
+                f"--new-background is used by --workflow {NEEDS_NEW_BACKGROUND} only; add that flag or drop it")
+    for name in ("video", "mask", "keep_mask", "new_background", "out", "extra_model_paths"):
         setattr(args, name, caller_path(getattr(args, name)))
+    if args.workflow.endswith(".json"):
+        args.workflow = str(caller_path(Path(args.workflow)))
     return args
 
 
 def caller_path(path: Path | None) -> Path | None:
     """A path from the command line, relative to where the user ran the command (run.sh changes folder)."""
-    if path is None or path.is_absolute():
+    if path is None:
+        return None
+    path = path.expanduser()
+    if path.is_absolute():
         return path
     return Path(os.environ.get("OMNIMATTE_CALLER_DIR", os.getcwd())) / path
 
@@ -97,6 +124,8 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
         raise RunError(f"no workflow {path}. Choose one of: {', '.join(p.stem for p in WORKFLOWS_DIR.glob('*.json'))}")
     prompt = workflow_prompt(path)
     for title, file_name in input_names.items():
+        if title == wf.KEEP_MASK_TITLE:
+            continue  # wired in below, at the working size
         nodes = wf.nodes_titled(prompt, title)
         if not nodes:
             raise RunError(f"workflow {path.name} has no node titled '{title}' for this input")
@@ -111,9 +140,18 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
         prompt = wf.use_cached_text_embeds(prompt, args.text_embeds)
     for flag, (node_type, field) in MODEL_FLAGS.items():
         _set_all(prompt, node_type, field, getattr(args, flag))
-    for name, node_type in SETTINGS.items():
-        _set_all(prompt, node_type, name, getattr(args, name))
+    for name, node_types in SETTINGS.items():
+        for node_type in node_types:
+            _set_all(prompt, node_type, name, getattr(args, name))
+    if wf.KEEP_MASK_TITLE in input_names:
+        wf.add_keep_mask(prompt, input_names[wf.KEEP_MASK_TITLE])
+    _set_all(prompt, "SaveOmnimatteLayers", "folder", layer_folder_name(args))
     return prompt
+
+
+def layer_folder_name(args: argparse.Namespace) -> str:
+    """``<clip>-<mask>``: the layout OUT/<clip>-<object>/<layer>/ (the writer numbers a taken one -2, -3 …)."""
+    return f"{args.video.stem}-{args.mask.stem}"
 
 
 def workflow_prompt(path: Path) -> dict:
@@ -199,20 +237,44 @@ def run_on_files(args: argparse.Namespace) -> dict:
     import folder_paths
 
     inputs = {"Input video": args.video, "Object mask video": args.mask}
+    if args.keep_mask:
+        inputs[wf.KEEP_MASK_TITLE] = args.keep_mask
     if args.new_background:
         inputs["New background video"] = args.new_background
-    for title, path in inputs.items():
-        if not path.is_file():
-            raise RunError(f"{title}: no file at {path}")
-    args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="omnimatte-input-") as input_dir:
         names = {}
         for title, path in inputs.items():
             names[title] = f"{len(names)}_{path.name}"
-            shutil.copy(path, Path(input_dir) / names[title])
+            _link_or_copy(path, Path(input_dir) / names[title])
         folder_paths.set_input_directory(input_dir)
         prompt = build_prompt(args, names)
         return execute(prompt, args.out)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Inputs reach ComfyUI's input folder as hard links (no copy of a large clip), or copies across file
+    systems (ComfyUI refuses symlinks that point outside its input folder)."""
+    try:
+        os.link(source.resolve(), target)
+    except OSError:
+        shutil.copy(source, target)
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Broken files are errors and suspicious inputs warnings (errors with --strict), before anything loads."""
+    from scripts import preflight
+
+    paths = {role: getattr(args, role) for role in preflight.ROLES if getattr(args, role) is not None}
+    try:
+        report = preflight.check_inputs(paths, args.allow_truncated)
+    except preflight.InputError as err:
+        raise RunError(str(err)) from err
+    for warning in report.warnings:
+        log.warning("input check: %s", warning)
+    if report.warnings and args.strict:
+        raise RunError(f"--strict: stopping on {len(report.warnings)} input warning(s) above. Fix the inputs, "
+                       "or run without --strict if they are what you meant.")
+    log.info("inputs: %s", ", ".join(f"{preflight.ROLES[r]} {n} frames" for r, n in report.frames.items()))
 
 
 def execute(prompt: dict, out: Path) -> dict:
@@ -245,40 +307,51 @@ def execute(prompt: dict, out: Path) -> dict:
 
 
 def _log_progress(server: _Server):
+    """Progress in the log at every tenth of a node's work (not every step of every chunk)."""
     last = {}
 
     def hook(value, total, preview=None, node_id=None):
         node = node_id or server.last_node_id
-        if last.get(node) != value:
-            last[node] = value
-            log.info("  %s: %d/%d", node, value, total)
+        tenth = int(10 * value / max(total, 1))
+        if last.get(node) != tenth:
+            last[node] = tenth
+            log.info("  %s: %d/%d", server.prompt.get(node, {}).get("_meta", {}).get("title", node), value, total)
     return hook
 
 
 def _written_files(outputs: dict, out: Path) -> list[str]:
-    files = []
+    files = set()
     for node_output in outputs.values():
-        for key in ("images", "videos", "gifs"):
+        for key in ("images", "videos", "gifs", "omnimatte_layers"):
             for item in node_output.get(key, []) if isinstance(node_output, dict) else []:
                 if isinstance(item, dict) and "filename" in item and item.get("type", "output") == "output":
-                    files.append(str(Path(item.get("subfolder", "")) / item["filename"]))
+                    files.add(str(Path(item.get("subfolder", "")) / item["filename"]))
     return sorted(files)
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     args = parse_args(argv)
+    log_path = run_logging.setup(args.out, args.verbose)
     path = comfy_host.find_comfyui()
     if path is None:
         log.error(comfy_host.NO_HOST_MESSAGE)
         return 3
-    comfy_host.import_comfy(path, args.threads)
     try:
+        if not args.demo:
+            check_inputs(args)
+        comfy_host.import_comfy(path, args.threads)
         result = run(args)
     except RunError as err:
-        log.error("%s", err)
+        log.error("%s\n(details in %s)", err, log_path)
         return 2
-    print(json.dumps(result, indent=1))
+    except Exception:
+        if args.verbose:
+            raise
+        logging.getLogger("omnimatte.crash").error(run_logging.CRASH_MARKER, exc_info=True)
+        log.error("the run failed unexpectedly: %s. The traceback is in %s (or rerun with --verbose).",
+                  sys.exc_info()[1], log_path)
+        return 1
+    print(json.dumps(result))
     return 0
 
 

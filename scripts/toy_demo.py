@@ -44,9 +44,10 @@ def build_demo_prompt(args: argparse.Namespace, clip: str, folder_name: str) -> 
         if node["class_type"] == "SaveImage":
             layer = node["inputs"]["filename_prefix"].split("/")[-1]
             node["inputs"]["filename_prefix"] = f"{folder_name}/{layer}/{layer}"
-    for name, node_type in SETTINGS.items():
+    for name, node_types in SETTINGS.items():
         if name not in ("width", "height"):  # the toy models know 128×128 only
-            _set_all(prompt, node_type, name, getattr(args, name))
+            for node_type in node_types:
+                _set_all(prompt, node_type, name, getattr(args, name))
     return prompt
 
 

@@ -132,3 +132,25 @@ def without_clip_vision(prompt: dict) -> dict:
             node = {**node, "inputs": {k: v for k, v in node["inputs"].items() if k != "clip_vision_output"}}
         out[key] = node
     return out
+
+
+KEEP_MASK_TITLE = "Keep mask video"
+
+
+def add_keep_mask(prompt: dict, file_name: str) -> dict:
+    """Wire a keep-mask video into every ``OmnimatteConditioning``'s optional ``keep_mask``, in place.
+
+    The chain mirrors the object mask's: LoadVideo → OmnimatteVideoFrames (at the same working
+    size) → ImageToMask (red).
+    """
+    for key, node in list(prompt.items()):
+        if node["class_type"] != "OmnimatteConditioning":
+            continue
+        size = {k: node["inputs"][k] for k in ("width", "height")}
+        load, frames, mask = f"{key}_keep_video", f"{key}_keep_frames", f"{key}_keep_mask"
+        prompt[load] = {"class_type": "LoadVideo", "inputs": {"file": file_name}, "_meta": {"title": KEEP_MASK_TITLE}}
+        prompt[frames] = {"class_type": "OmnimatteVideoFrames",
+                          "inputs": {"video": [load, 0], **size, "allow_truncated": False}}
+        prompt[mask] = {"class_type": "ImageToMask", "inputs": {"image": [frames, 0], "channel": "red"}}
+        node["inputs"]["keep_mask"] = [mask, 0]
+    return prompt

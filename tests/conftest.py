@@ -137,7 +137,7 @@ def clip_vision_file() -> Path:
 def comfy_server(tmp_path_factory, comfy_dirs, tiny_files, expert_files, text_embeds_file, clip_vision_file):
     """The real ComfyUI server with this pack in its custom_nodes and the tiny models found through an
     extra_model_paths.yaml; stopped by PID at the end."""
-    from harness.server import ComfyServer
+    from scripts.comfy_server import ComfyServer
 
     base = tmp_path_factory.mktemp("server")
     models = comfy_dirs / "models"

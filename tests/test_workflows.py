@@ -28,7 +28,13 @@ FILE_INPUTS = {"unet_name", "clip_name", "vae_name", "effect_expert", "quality_e
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 FRAMES, HEIGHT, WIDTH = 9, 384, 640  # the short cut of animator-draw
 TINY_SETTINGS = {"OmnimatteConditioning": {"width": 112, "height": 64},
+                 "OmnimatteVideoFrames": {"width": 112, "height": 64},
                  "BranchWanSampler": {"steps": 2}}
+LAYER_FILES = {  # what Save Omnimatte Layers writes for each workflow: layer → (files, suffix)
+    "decompose_layers": {"rgba": (FRAMES, ".png"), "alpha": (FRAMES, ".png"), "background": (1, ".mp4")},
+    "remove_object": {"background": (1, ".mp4")},
+    "replace_background": {"composite": (1, ".mp4")},
+}
 
 
 def _load(path: Path) -> dict:
@@ -166,13 +172,14 @@ def _run_on_server(server, prompt: dict, timeout_s: float = 600) -> dict:
     raise AssertionError(f"prompt {prompt_id} did not finish within {timeout_s} s:\n{server.log_tail()}")
 
 
-def _files(server, outputs: dict, suffix: str) -> list[Path]:
-    found = []
+def _layer_files(server, outputs: dict) -> dict[str, list[Path]]:
+    """Save Omnimatte Layers' ``omnimatte_layers`` listing → {layer: files on disk}."""
+    found: dict[str, list[Path]] = {}
     for node_output in outputs.values():
-        for item in node_output.get("images", []):
-            if item["filename"].endswith(suffix):
-                found.append(server.base_dir / item.get("type", "output") / item["subfolder"] / item["filename"])
-    return sorted(found)
+        for item in node_output.get("omnimatte_layers", []):
+            path = server.base_dir / item["type"] / item["subfolder"] / item["filename"]
+            found.setdefault(item["layer"], []).append(path)
+    return {layer: sorted(paths) for layer, paths in found.items()}
 
 
 def _video_frames(path: Path) -> tuple[int, int, int]:
@@ -187,21 +194,16 @@ def test_workflow_runs_end_to_end_on_the_server(comfy_server, server_inputs, tin
                                                 text_embeds_file, clip_vision_file, name):
     prompt = _tiny_prompt(name, tiny_files, expert_files, text_embeds_file, clip_vision_file, server_inputs)
     outputs = _run_on_server(comfy_server, prompt)
-    videos = _files(comfy_server, outputs, ".webm")
-    expected_videos = {"decompose_layers": 3, "remove_object": 1, "replace_background": 1}[name]
-    assert len(videos) == expected_videos
-    for video in videos:
-        assert _video_frames(video) == (FRAMES, HEIGHT, WIDTH), video.name
-    pngs = _files(comfy_server, outputs, ".png")
-    if name == "decompose_layers":
-        assert len(pngs) == FRAMES
-        for png in pngs:
-            with Image.open(png) as image:
-                assert image.mode == "RGBA" and image.size == (WIDTH, HEIGHT)
-                low, high = image.getchannel("A").getextrema()
-                assert 0 <= low <= high <= 255
-    else:
-        assert pngs == []
+    files = _layer_files(comfy_server, outputs)
+    assert {layer: len(paths) for layer, paths in files.items()} == \
+        {layer: count for layer, (count, _) in LAYER_FILES[name].items()}
+    for layer, paths in files.items():
+        assert all(p.is_file() and p.suffix == LAYER_FILES[name][layer][1] for p in paths), paths
+        if paths[0].suffix == ".mp4":
+            assert _video_frames(paths[0]) == (FRAMES, HEIGHT, WIDTH), paths[0]
+        else:
+            with Image.open(paths[0]) as image:
+                assert image.size == (WIDTH, HEIGHT) and image.mode == {"rgba": "RGBA", "alpha": "L"}[layer]
 
 
 @pytest.mark.server
@@ -237,12 +239,13 @@ def test_headless_runner_writes_every_layer(tmp_path, tiny_files, expert_files, 
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(done.stdout[done.stdout.index("{"):])
     written = sorted(result["files"])
-    assert len([f for f in written if f.endswith(".png")]) == FRAMES
-    assert {Path(f).name.rsplit("_", 2)[0] for f in written if f.endswith(".webm")} == \
-        {"alpha", "background", "foreground_preview"}
+    folder = "animator_draw-animator_draw_mask"
+    assert all(f.startswith(folder + "/") for f in written)
+    assert len([f for f in written if f.startswith(f"{folder}/rgba/")]) == FRAMES
+    assert len([f for f in written if f.startswith(f"{folder}/alpha/")]) == FRAMES
     for f in written:
         assert (out / f).is_file()
-    assert _video_frames(out / next(f for f in written if "alpha" in f)) == (FRAMES, HEIGHT, WIDTH)
+    assert _video_frames(out / folder / "background" / "background.mp4") == (FRAMES, HEIGHT, WIDTH)
     missing = subprocess.run([sys.executable, "-m", "scripts.run_workflow", "--video", str(clips["video"]),
                               "--mask", str(clips["mask"]), "--out", str(tmp_path / "x")],
                              cwd=PACK_DIR, capture_output=True, text=True, timeout=300)

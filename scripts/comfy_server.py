@@ -1,4 +1,4 @@
-"""Start the real ComfyUI server (``main.py --cpu``) on loopback and always stop it."""
+"""Start the real ComfyUI server (``main.py --cpu``) on loopback and always stop it (tests, soak benchmark)."""
 
 from __future__ import annotations
 

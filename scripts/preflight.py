@@ -1,0 +1,68 @@
+"""The runner's input check, before ComfyUI or any model loads: broken files and suspicious masks.
+
+Every file is opened and decoded once with PyAV (counting frames, keeping 16 small ones): a file
+that does not decode, or decodes fewer frames than its container declares, is an error naming
+its role ("input video", "object mask"); masks and footage that look swapped, inverted or all
+white are warnings, which ``--strict`` turns into errors.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omnimatte_core import input_checks, video_files
+
+log = logging.getLogger("omnimatte.preflight")
+ROLES = {"video": "input video", "mask": "object mask", "keep_mask": "keep mask",
+         "new_background": "new background video"}
+
+
+class InputError(ValueError):
+    """An input file the run cannot use; the message names the file, its role and the fix."""
+
+
+@dataclass
+class Report:
+    frames: dict[str, int] = field(default_factory=dict)  # role → frames decoded
+    warnings: list[str] = field(default_factory=list)
+
+
+def check_file(role: str, path: Path, allow_truncated: bool) -> video_files.FrameSample:
+    """Decode ``path`` once; raise InputError when it is not a usable video."""
+    name = ROLES[role].capitalize()
+    if not path.is_file():
+        raise InputError(f"{name}: no file at {path}")
+    try:
+        header = video_files.probe(str(path))
+        sample = video_files.sample_frames(str(path))
+    except video_files.VideoFileError as err:
+        raise InputError(f"{name} {path} {err}. Check that it is the right file and that it was fully "
+                         "copied or downloaded.") from err
+    short = video_files.check_frame_count(sample.decoded, header.declared_frames, allow_truncated)
+    if short and not allow_truncated:
+        raise InputError(f"{name} {path}: {short.replace('allow truncated files', 'pass --allow-truncated')}")
+    if short:
+        log.warning("%s %s: %s", name, path, short)
+    return sample
+
+
+def check_inputs(paths: dict[str, Path], allow_truncated: bool = False) -> Report:
+    """paths: role (``ROLES``) → file. → frame counts and warnings; raises InputError for broken files."""
+    report = Report()
+    samples = {}
+    for role, path in paths.items():
+        samples[role] = check_file(role, path, allow_truncated)
+        report.frames[role] = samples[role].decoded
+    if "video" in samples:
+        report.warnings += input_checks.video_warnings(samples["video"].frames)
+    for role in ("mask", "keep_mask"):
+        if role in samples:
+            report.warnings += input_checks.mask_warnings(samples[role].frames, ROLES[role])
+    for role in ("mask", "keep_mask"):
+        if role in samples and "video" in samples and samples[role].decoded not in (1, report.frames["video"]):
+            raise InputError(f"{ROLES[role]} {paths[role]} has {samples[role].decoded} frames but the input video "
+                             f"has {report.frames['video']}: give a mask with one frame per video frame (the same "
+                             "frame range), or a single frame for all.")
+    return report
