@@ -104,17 +104,45 @@ def _stage_seconds(log_path: Path) -> dict[str, float]:
     return stages
 
 
+def writer_breakdown(width: int, height: int, frames: int) -> dict[str, float]:
+    """Seconds of Save Omnimatte Layers' core on one cached case, per layer set (decoding included)."""
+    import torch
+    from fractions import Fraction
+
+    from omnimatte_core import conditioning, layer_writer, video_files
+
+    source = str(CACHE / f"{width}x{height}x{frames}.mp4")
+    work_h, work_w = int(WORKING[1]), int(WORKING[0])
+    background = video_files.read_resized(source, work_h, work_w, conditioning.resize_frames)
+    alpha = torch.linspace(0, 1, work_w).expand(frames, work_h, work_w).contiguous()
+    timings = {}
+    started = time.monotonic()
+    sum(chunk.shape[0] for chunk in video_files.iter_chunks(source, 8))
+    timings["decode only"] = round(time.monotonic() - started, 1)
+    for layers in (("alpha",), ("background",), ("rgba",), ("rgba", "alpha", "background")):
+        with tempfile.TemporaryDirectory() as out:
+            started = time.monotonic()
+            request = layer_writer.WriteRequest(Path(out), layers, Fraction(16))
+            layer_writer.write_layers(video_files.iter_chunks(source, 8), background, alpha, request)
+            timings["+".join(layers)] = round(time.monotonic() - started, 1)
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--case", action="append", help="WIDTHxHEIGHTxFRAMES (default: the two goal cases)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--writer-breakdown", action="store_true",
+                        help="also time the layer writer alone per layer set on each case's cached clip")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cases = [tuple(int(v) for v in c.split("x")) for c in args.case] if args.case else CASES
     results = []
     for width, height, frames in cases:
         results.append(run_case(width, height, frames, args.threads))
+        if args.writer_breakdown:
+            results[-1]["writer_seconds"] = writer_breakdown(width, height, frames)
         log.info("%s", results[-1])
     report = {"cases": results, "working_size": "x".join(WORKING), "models": "toy (embedded), 2 steps",
               "host_cpus": os.cpu_count()}

@@ -18,11 +18,14 @@ def alpha_from_decoded(decoded: torch.Tensor) -> torch.Tensor:
 
 def recover_foreground(frames: torch.Tensor, background: torch.Tensor, alpha: torch.Tensor,
                        eps: float = 1e-3) -> torch.Tensor:
-    """frames, background [N, H, W, 3], alpha [N, H, W] → straight-alpha foreground [N, H, W, 3]."""
+    """frames, background [N, H, W, 3], alpha [N, H, W] → straight-alpha foreground [N, H, W, 3].
+
+    One new tensor, updated in place (source-size chunks are large; each pass costs).
+    """
     a = alpha.unsqueeze(-1)
-    premultiplied = (frames - (1.0 - a) * background).clamp(0.0, 1.0)  # α·F
-    foreground = (premultiplied / (a + eps)).clamp(0.0, 1.0)
-    return torch.where(a >= MIN_VISIBLE_ALPHA, foreground, torch.zeros_like(foreground))
+    foreground = torch.addcmul(frames, a - 1.0, background)  # I − (1−α)·B = α·F
+    foreground.clamp_(0.0, 1.0).div_(a + eps).clamp_(0.0, 1.0)
+    return foreground.mul_(a >= MIN_VISIBLE_ALPHA)
 
 
 def rgba(foreground: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
