@@ -45,6 +45,14 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
+def load_for_forward(patcher) -> None:
+    """Load a MODEL (patched or stock) as ComfyUI's sampler does: with its additional models, so the
+    experts' LoRA factors reach the GPU with the Wan weights (tests/test_branch_forward.py checks it)."""
+    from omnimatte_core import patching
+
+    patching.load_like_sampler(patcher)
+
+
 def _timed(fn, repeats: int, device) -> tuple[float, float | None]:
     import torch
 
@@ -100,7 +108,7 @@ def main() -> None:
     clip = rm.clip_vision_output(2).penultimate_hidden_states.to(device, dtype).expand(2, -1, -1)
 
     def forward(patcher, batch: slice):
-        mm.load_models_gpu([patcher])
+        load_for_forward(patcher)
         wan = patcher.model.diffusion_model
         opts = {"wrappers": patcher.wrappers, "sigmas": t[batch] / 1000.0}
         return lambda: wan(x[batch], t[batch], context[batch], clip_fea=clip[batch], transformer_options=dict(opts))
@@ -113,7 +121,7 @@ def main() -> None:
         dual_c = patching.apply_branch_experts(model, None, quality)
         results["dual_c_s"], results["dual_c_peak_mb"] = _timed(forward(dual_c, slice(0, 2)), args.repeats, device)
         if 2 * tokens <= DENSE_MAX_TOKENS:
-            mm.load_models_gpu([model])
+            load_for_forward(model)
             wan = model.model.diffusion_model
             dense = lambda: dense_forward(wan, x[:1], x[1:2], t[:1], context[:1], clip[:1], effect, "B")  # noqa: E731
             results["dense_ref_s"], results["dense_ref_peak_mb"] = _timed(dense, args.repeats, device)

@@ -186,6 +186,20 @@ def apply_branch_experts(model, effect: Optional[Expert], quality: Optional[Expe
     return patched
 
 
+def models_to_load(patcher) -> list:
+    """The MODEL and its additional models (the experts' LoRA factors), as ComfyUI's sampler loads them.
+
+    ``load_models_gpu([patcher])`` alone leaves the LoRA factors where they are (the CPU), and the
+    first alpha-row LoRA on a GPU fails with a device mismatch.
+    """
+    return [patcher] + patcher.get_nested_additional_models()
+
+
+def load_like_sampler(patcher, **kwargs) -> None:
+    """``load_models_gpu`` on :func:`models_to_load`: for callers that run the diffusion model themselves."""
+    comfy.model_management.load_models_gpu(models_to_load(patcher), **kwargs)
+
+
 def branch_runtime(model) -> Optional[BranchRuntime]:
     """The runtime attached by :func:`apply_branch_experts`, if any."""
     return model.get_attachment(PATCH_KEY)

@@ -36,7 +36,7 @@ def _expert(core, model, role: str, mask: str, blocks, seed: int, init_std: floa
 def _loaded(patched):
     import comfy.model_management as mm
 
-    mm.load_models_gpu([patched])
+    mm.load_models_gpu([patched] + patched.get_nested_additional_models())  # as the sampler loads it
     try:
         yield patched.model.diffusion_model
     finally:
@@ -134,3 +134,23 @@ def test_half_precision_forward_tracks_fp32(core, tiny_files, dtype):
     for got, ref in ((out[0:1], ref_bg), (out[1:2], ref_alpha)):
         err = (got.float() - ref.float()).abs().max() / ref.float().abs().max()
         assert err < 0.05, f"{dtype}: relative error {err:.3f}"
+
+
+def test_benchmark_loads_the_lora_factors_with_the_model(core, tiny_i2v):
+    """The GPU crash of benchmarks/branch_forward.py (LoRA factors left on the CPU), caught on a CPU:
+    what the benchmark loads must include the experts' additional model."""
+    import comfy.model_management as mm
+    from benchmarks.branch_forward import load_for_forward
+
+    effect = _expert(core, tiny_i2v, "effect", "B", [2, 3], seed=5)
+    patched = core.patching.apply_branch_experts(tiny_i2v, effect, None)
+    factors = patched.get_nested_additional_models()
+    assert factors, "the LoRA factors travel as an additional model"
+    mm.unload_all_models()
+    try:
+        load_for_forward(patched)
+        loaded = [entry.model for entry in mm.current_loaded_models]
+        for model in factors:
+            assert any(m is model or m.is_clone(model) for m in loaded if m is not None), "LoRA factors not loaded"
+    finally:
+        mm.unload_all_models()

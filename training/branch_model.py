@@ -154,10 +154,9 @@ def load_for_training(trainable: TrainableExpert) -> None:
     Backpropagating also needs ``comfy.model_management.in_training = True`` (else the default
     RoPE op has no backward, DESIGN §2); the training loop sets it for its duration.
     """
-    import comfy.model_management
+    from omnimatte_core.patching import load_like_sampler
 
-    patched = trainable.patched
-    comfy.model_management.load_models_gpu([patched] + patched.get_nested_additional_models(), force_full_load=True)
+    load_like_sampler(trainable.patched, force_full_load=True)
 
 
 def transformer_options(patched) -> dict:
