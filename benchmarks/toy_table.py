@@ -3,7 +3,9 @@
     source scripts/env.sh && "$OMNIMATTE_PY" -m benchmarks.toy_table --json
 
 Prints one JSON object:
-- ``methods``: a row per method (``dual``, ``effect_only``, ``quality_only``) with the mean
+- ``methods``: a row per method (``dual``, ``effect_only``, ``quality_only``, and the training-free
+  ``clean_plate_remover`` / ``clean_plate_gt``: AlphaFromCleanPlate on the toy remover's plate or
+  on the ground-truth plate) with the mean
   ``alpha_mae_object``, ``alpha_mae_shadow``, ``bg_psnr_region``, ``bg_psnr_outside``,
   ``recomposite_psnr`` over the clips (Fig. 7's ablation);
 - ``tau_sweep``: the dual result for several τ under both readings of eq. 7 — ``sigma`` (τ
@@ -73,7 +75,7 @@ def run(args: argparse.Namespace) -> dict:
 
     effect, quality = TOY_FILES["effect_expert"], TOY_FILES["quality_expert"]
     methods = {"dual": table(effect, quality, 0.5), "effect_only": table(effect, None, 0.5),
-               "quality_only": table(None, quality, 0.5)}
+               "quality_only": table(None, quality, 0.5), **clean_plate_rows(models, clips, steps)}
     sweep = {"sigma": {str(t): table(effect, quality, t) for t in TAUS},
              "schedule": {str(t): table(effect, quality, schedule_tau_as_sigma(t)) for t in TAUS}}
     manifest = json.loads((ROOT / "toy_world" / "manifest.json").read_text())
@@ -87,6 +89,18 @@ def run(args: argparse.Namespace) -> dict:
     (RESULTS / "toy_table.json").write_text(json.dumps(result, indent=1))
     result["plots"] = [str(p.relative_to(ROOT)) for p in plot(result, RESULTS)]
     return result
+
+
+def clean_plate_rows(models, clips, steps: int) -> dict:
+    """AlphaFromCleanPlate with the toy remover's plate (the dual run's background row, which masks B/C keep
+    equal to the stock remover's) and with the ground-truth plate (the method's ceiling)."""
+    from scripts import toy_eval
+
+    remover = [toy_eval.decompose(models, c, steps=steps)["background"] for c in clips]
+    return {"clean_plate_remover": toy_eval.mean_metrics(
+                [toy_eval.measure(c, toy_eval.clean_plate_layers(c, p)) for c, p in zip(clips, remover)]),
+            "clean_plate_gt": toy_eval.mean_metrics(
+                [toy_eval.measure(c, toy_eval.clean_plate_layers(c, c.gt_background)) for c in clips])}
 
 
 def plot(result: dict, folder: Path) -> list[Path]:

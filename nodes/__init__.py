@@ -9,6 +9,7 @@ from .decode import OmnimatteDecode
 from .experts import LoadOmnimatteExperts
 from .layers import CompositeLayers, RecoverForeground
 from .model_folders import register_model_folder
+from .plate_matte import AlphaFromCleanPlate
 from .save_layers import SaveOmnimatteLayers
 from .sampler import BranchWanSampler
 from .text_embeds import OmnimatteLoadTextEmbeds, OmnimatteSaveTextEmbeds
@@ -25,6 +26,7 @@ NODE_CLASSES: list[type[io.ComfyNode]] = [
     OmnimatteLoadTextEmbeds,
     RecoverForeground,
     CompositeLayers,
+    AlphaFromCleanPlate,
     SaveOmnimatteLayers,
     LoadOmnimatteToyClip,
 ]

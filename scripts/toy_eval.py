@@ -76,3 +76,12 @@ def mean_metrics(rows: list[dict]) -> dict:
         values = [r[key] for r in rows if r.get(key) is not None]
         out[key] = round(sum(values) / len(values), 4) if values else None
     return out
+
+
+def clean_plate_layers(clip, plate: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The training-free path on a ToyClip: AlphaFromCleanPlate (defaults) + RecoverForeground on ``plate``."""
+    with torch.inference_mode():
+        (alpha,) = call_node("AlphaFromCleanPlate", video=clip.video, clean_plate=plate, object_mask=clip.object_mask,
+                             effect_radius=48, noise_floor=-1.0, edge_radius=2, temporal_frames=1)
+        foreground, _ = call_node("RecoverForeground", video=clip.video, background=plate, alpha=alpha, epsilon=1e-3)
+    return {"background": plate.float().clone(), "alpha": alpha.float().clone(), "foreground": foreground.float().clone()}

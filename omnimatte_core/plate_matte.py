@@ -1,0 +1,123 @@
+"""An alpha matte with effects from a clean plate, training-free (docs/clean_plate_matte.md).
+
+Given frames V and a plate B with the object and its effects removed, V = α·F + (1−α)·B holds
+for some foreground F in [0, 1]. The smallest α that allows it, per pixel and channel, is
+
+    α_c = (B_c − V_c) / B_c          where V is darker than B   (F_c = 0: a shadow)
+    α_c = (V_c − B_c) / (1 − B_c)    where V is brighter        (F_c = 1: a highlight)
+
+and α_min = max_c α_c. A darkening shadow gets α ≈ 1 − V/B. Then: the plate's own noise is
+removed (a floor estimated far from the object), effects are kept only within a radius of the
+object, α = 1 inside the eroded object mask, an edge-aware guided filter on V refines edges, and a
+short temporal average steadies it. Frames are processed in chunks (memory follows the chunk).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+CHUNK = 16
+FLOOR_QUANTILE = 0.99
+QUANTILE_SAMPLES = 1 << 20  # torch.quantile's input limit is 2^24; a sample is plenty
+
+
+@dataclass(frozen=True)
+class PlateMatteSettings:
+    effect_radius: int = 48  # px at the frames' size: how far from the object effects are looked for (toy: 48 > 32)
+    noise_floor: float = -1.0  # < 0: estimated per chunk from the residual far from the object
+    object_erode: int = 1  # px taken off the object mask before it is set to α = 1
+    edge_radius: int = 2  # guided-filter radius in px (0 = off)
+    edge_eps: float = 1e-3  # guided-filter regulariser: larger = smoother, less edge-following
+    temporal_frames: int = 1  # α averaged over ±this many frames (0 = off)
+
+
+def minimal_alpha(video: torch.Tensor, plate: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """frames, plate [n, H, W, 3] → the smallest α consistent with some F in [0, 1], [n, H, W]."""
+    diff = video - plate
+    darker = (-diff).clamp(min=0) / plate.clamp(min=eps)
+    brighter = diff.clamp(min=0) / (1.0 - plate).clamp(min=eps)
+    return torch.maximum(darker, brighter).amax(dim=-1).clamp(0.0, 1.0)
+
+
+def dilate(mask: torch.Tensor, px: int) -> torch.Tensor:
+    """Binary dilation of [n, H, W] (float 0/1) by a (2px+1)² square."""
+    if px <= 0:
+        return mask
+    return F.max_pool2d(mask.unsqueeze(1), 2 * px + 1, stride=1, padding=px).squeeze(1)
+
+
+def erode(mask: torch.Tensor, px: int) -> torch.Tensor:
+    return 1.0 - dilate(1.0 - mask, px)
+
+
+def box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Mean over a (2r+1)² window, [n, H, W], edges averaged over the pixels that exist."""
+    return F.avg_pool2d(x.unsqueeze(1), 2 * r + 1, stride=1, padding=r, count_include_pad=False).squeeze(1)
+
+
+def guided_filter(guide: torch.Tensor, source: torch.Tensor, r: int, eps: float) -> torch.Tensor:
+    """He et al.'s guided filter, grey guide [n, H, W]: ``source`` smoothed, keeping the guide's edges."""
+    mean_i, mean_p = box(guide, r), box(source, r)
+    var_i = box(guide * guide, r) - mean_i * mean_i
+    cov_ip = box(guide * source, r) - mean_i * mean_p
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return box(a, r) * guide + box(b, r)
+
+
+def temporal_average(alpha: torch.Tensor, k: int) -> torch.Tensor:
+    """Mean over ±k frames, [N, H, W]; the ends average the frames that exist."""
+    if k <= 0 or alpha.shape[0] < 2:
+        return alpha
+    n, h, w = alpha.shape
+    series = alpha.reshape(n, h * w).T.unsqueeze(1)  # [HW, 1, N]
+    smoothed = F.avg_pool1d(series, 2 * k + 1, stride=1, padding=k, count_include_pad=False)
+    return smoothed.squeeze(1).T.reshape(n, h, w)
+
+
+def noise_floor(raw: torch.Tensor, far: torch.Tensor) -> float:
+    """The FLOOR_QUANTILE of α_min where no effect can be: the plate's own error."""
+    values = raw[far.bool()]
+    if values.numel() == 0:
+        return 0.0
+    if values.numel() > QUANTILE_SAMPLES:
+        values = values[torch.randperm(values.numel(), generator=torch.Generator().manual_seed(0))[:QUANTILE_SAMPLES]]
+    return min(float(torch.quantile(values.float(), FLOOR_QUANTILE)), 0.5)
+
+
+def _chunk_matte(video: torch.Tensor, plate: torch.Tensor, obj: torch.Tensor, s: PlateMatteSettings
+                 ) -> tuple[torch.Tensor, float]:
+    raw = minimal_alpha(video, plate)
+    near = dilate(obj, s.effect_radius)
+    far = 1.0 - dilate(obj, 2 * s.effect_radius)
+    floor = noise_floor(raw, far) if s.noise_floor < 0 else s.noise_floor
+    alpha = ((raw - floor) / (1.0 - floor)).clamp(0.0, 1.0) * near
+    alpha = torch.maximum(alpha, erode(obj, s.object_erode))
+    if s.edge_radius > 0:
+        alpha = guided_filter(video.mean(dim=-1), alpha, s.edge_radius, s.edge_eps)
+    return alpha.clamp(0.0, 1.0), floor
+
+
+def plate_matte(video: torch.Tensor, plate: torch.Tensor, object_mask: torch.Tensor,
+                settings: PlateMatteSettings = PlateMatteSettings()) -> tuple[torch.Tensor, list[float]]:
+    """frames, plate [N, H, W, 3] (same size) + object mask [N, H, W] (1 = object) → α [N, H, W], floors.
+
+    The floors (one per chunk) are returned so callers can report how noisy the plate was.
+    """
+    parts, floors = [], []
+    obj = (object_mask >= 0.5).float()
+    for start in range(0, video.shape[0], CHUNK):
+        end = start + CHUNK
+        alpha, floor = _chunk_matte(video[start:end, ..., :3].float(), plate[start:end, ..., :3].float(),
+                                    obj[start:end].to(video.device), settings)
+        parts.append(alpha)
+        floors.append(floor)
+    return temporal_average(torch.cat(parts), settings.temporal_frames).clamp(0.0, 1.0), floors
+
+
+def plate_difference(video: torch.Tensor, plate: torch.Tensor) -> float:
+    """Mean |V − B|: near 0 means the plate still holds the object (nothing was removed)."""
+    return float((video[..., :3].float() - plate[..., :3].float()).abs().mean())
