@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import torch
 from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
@@ -9,6 +12,7 @@ from omnimatte_core import layers
 from .checks import CATEGORY, check_finite
 
 NODE = "OmnimatteDecode"
+log = logging.getLogger(__name__)
 
 
 class OmnimatteDecode(io.ComfyNode):
@@ -37,10 +41,14 @@ class OmnimatteDecode(io.ComfyNode):
         if source != casper.SourceInfo.from_latent(alpha):
             raise ValueError(f"{NODE}: 'background' and 'alpha' come from different clips or sizes. Connect both "
                              "outputs of the same BranchWanSampler.")
-        frames_bg = _decode(vae, background["samples"], "background")
+        frames_bg = casper.layers_to_source(_decode(vae, background["samples"], "background"), source).clamp(0, 1)
+        if alpha.get(casper.NO_ALPHA_KEY):
+            log.warning("%s: the sampler ran background-only (no expert), so there is no alpha to decode; the alpha "
+                        "output is all zeros. Use Alpha from Clean Plate on this background for a matte.", NODE)
+            return io.NodeOutput(frames_bg, torch.zeros(frames_bg.shape[:3]))
         frames_alpha = _decode(vae, alpha["samples"], "alpha")
         matte = layers.alpha_from_decoded(casper.layers_to_source(frames_alpha, source))
-        return io.NodeOutput(casper.layers_to_source(frames_bg, source).clamp(0, 1), matte)
+        return io.NodeOutput(frames_bg, matte)
 
 
 def _decode(vae, samples, name: str):

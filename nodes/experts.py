@@ -37,7 +37,9 @@ class LoadOmnimatteExperts(io.ComfyNode):
                 io.Float.Input("effect_strength", default=1.0, min=0.0, max=2.0, step=0.05,
                                tooltip="Scales the Effect Expert's LoRA (1 = as trained)."),
                 io.Combo.Input("quality_expert", options=_choices(),
-                               tooltip="Quality Expert file. 'none' = effect expert for every step."),
+                               tooltip="Quality Expert file. 'none' = effect expert for every step. Both "
+                                       "'none': background only (the stock remover, no alpha; pair it with "
+                                       "Alpha from Clean Plate)."),
                 io.Float.Input("quality_strength", default=1.0, min=0.0, max=2.0, step=0.05,
                                tooltip="Scales the Quality Expert's LoRA (1 = as trained)."),
             ],

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 import comfy.samplers
+import torch
 from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
@@ -11,6 +14,8 @@ from omnimatte_core.sampling import progress_callback, sample_layers
 from omnimatte_core.schedule import check_tau
 from .checks import CATEGORY, core_error
 from .experts import OmnimatteExperts
+
+log = logging.getLogger(__name__)
 
 NODE = "BranchWanSampler"
 
@@ -27,7 +32,8 @@ class BranchWanSampler(io.ComfyNode):
             inputs=[
                 io.Model.Input("model", tooltip="The Casper transformer (UNETLoader) after ModelSamplingSD3 "
                                                 "(shift 5)."),
-                OmnimatteExperts.Input("experts", tooltip="From LoadOmnimatteExperts."),
+                OmnimatteExperts.Input("experts", tooltip="From LoadOmnimatteExperts. With both experts 'none' only "
+                                                          "the background is sampled (the stock remover)."),
                 io.Conditioning.Input("positive", tooltip="positive from OmnimatteConditioning."),
                 io.Conditioning.Input("negative", tooltip="negative from OmnimatteConditioning."),
                 io.Latent.Input("latent", tooltip="latent from OmnimatteConditioning (batch 2: background, alpha)."),
@@ -71,6 +77,11 @@ class BranchWanSampler(io.ComfyNode):
         except ValueError as err:
             raise core_error(NODE, err) from err
         keep = {casper.SOURCE_KEY: latent[casper.SOURCE_KEY]}
+        if alpha is None:  # background only: no expert chosen
+            log.info("%s: no expert chosen, so only the background was sampled (the remover alone); the alpha "
+                     "output is empty. Alpha from Clean Plate makes a matte from this background.", NODE)
+            return io.NodeOutput({"samples": background, **keep},
+                                 {"samples": torch.zeros_like(background), casper.NO_ALPHA_KEY: True, **keep})
         return io.NodeOutput({"samples": background, **keep}, {"samples": alpha, **keep})
 
 

@@ -112,14 +112,17 @@ def zero_lora_expert(role: ExpertRole, base: BaseSignature, rank: int, blocks: l
 
 @dataclass(frozen=True)
 class ExpertPair:
-    """What LoadOmnimatteExperts hands to the sampler: either expert may be absent, not both."""
+    """What LoadOmnimatteExperts hands to the sampler: either expert may be absent. With neither, the
+    sampler runs background-only (the stock remover; no alpha row)."""
 
     effect: Expert | None
     quality: Expert | None
 
+    @property
+    def background_only(self) -> bool:
+        return self.effect is None and self.quality is None
+
     def __post_init__(self):
-        if self.effect is None and self.quality is None:
-            raise ValueError("no expert chosen: pick an effect file, a quality file, or both")
         for expert, role in ((self.effect, ExpertRole.EFFECT), (self.quality, ExpertRole.QUALITY)):
             if expert is not None and expert.info.role is not role:
                 raise ValueError(f"{expert.name} is a {expert.info.role.value} expert but was given as the "
@@ -130,4 +133,4 @@ class ExpertPair:
 
     def describe(self) -> str:
         names = [f"{e.info.role.value}: {e.name} ×{e.strength:g}" for e in (self.effect, self.quality) if e]
-        return "; ".join(names)
+        return "; ".join(names) or "none (background only)"

@@ -110,7 +110,7 @@ class UIGraph:
                 "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}}, "version": 0.4}
 
 
-def _models(g: UIGraph) -> dict[str, Node]:
+def _models(g: UIGraph, experts: bool = True) -> dict[str, Node]:
     unet = g.add("UNETLoader", 0, 0, unet_name=MODEL_FILES["unet_name"][0])
     shift = g.add("ModelSamplingSD3", 1, 0, shift=5.0)
     g.link(unet, 0, shift, "model")
@@ -121,18 +121,18 @@ def _models(g: UIGraph) -> dict[str, Node]:
         g.link(clip, 0, encode, "clip")
     vae = g.add("VAELoader", 0, 3, vae_name=MODEL_FILES["vae_name"][0])
     vision = g.add("CLIPVisionLoader", 0, 4, clip_name=MODEL_FILES["clip_vision"][0])
-    experts = g.add("LoadOmnimatteExperts", 0, 5, effect_expert=MODEL_FILES["effect_expert"][0],
-                    quality_expert=MODEL_FILES["quality_expert"][0])
+    files = {k: MODEL_FILES[k][0] if experts else "none" for k in ("effect_expert", "quality_expert")}
+    loaded = g.add("LoadOmnimatteExperts", 0, 5, **files)
     return {"model": shift, "positive": positive, "negative": negative, "vae": vae, "vision": vision,
-            "experts": experts}
+            "experts": loaded}
 
 
 WORK_WIDTH, WORK_HEIGHT = 832, 480  # Casper's working size
 
 
-def _decompose(g: UIGraph) -> dict[str, Node]:
+def _decompose(g: UIGraph, experts: bool = True) -> dict[str, Node]:
     """Shared part: load video + mask at the working size, condition, sample, decode."""
-    m = _models(g)
+    m = _models(g, experts)
     size = {"width": WORK_WIDTH, "height": WORK_HEIGHT}
     video = g.add("LoadVideo", 0, 6, title=TITLES["video"], file="input_video.mp4")
     frames = g.add("OmnimatteVideoFrames", 1, 6, **size)
@@ -162,7 +162,7 @@ def _decompose(g: UIGraph) -> dict[str, Node]:
     g.link(m["vae"], 0, decode, "vae")
     g.link(sampler, 0, decode, "background")
     g.link(sampler, 1, decode, "alpha")
-    return {"video": video, "decode": decode}
+    return {"video": video, "decode": decode, "frames": frames, "mask": mask}
 
 
 def _save_layers(g: UIGraph, d: dict[str, Node], folder: str, **switches) -> Node:
@@ -219,6 +219,26 @@ def replace_background() -> dict:
           f"\nPick the new background in *{TITLES['new_background']}* (a video; a shorter one loops — "
           "switch *short_background* to hold_last on Save layers). The foreground keeps its shadows and "
           "reflections. **Output**: `composite/composite.mp4`.")
+    return g.to_json()
+
+
+def clean_plate_matte() -> dict:
+    """No experts: the remover's background (the sampler's background-only mode) → Alpha from Clean Plate."""
+    g = UIGraph()
+    d = _decompose(g, experts=False)
+    matte = g.add("AlphaFromCleanPlate", 5, 2)
+    g.link(d["frames"], "frames", matte, "video")
+    g.link(d["decode"], 0, matte, "clean_plate")
+    g.link(d["mask"], 0, matte, "object_mask")
+    save = g.add("SaveOmnimatteLayers", 6, 0, title="Save layers", folder="omnimatte/clean_plate_matte")
+    g.link(d["video"], 0, save, "source_video")
+    g.link(d["decode"], 0, save, "background")
+    g.link(matte, 0, save, "alpha")
+    g.add("MarkdownNote", 4, 3, text="## Layers without trained experts\n\n" + NOTE_COMMON.format(**TITLES) +
+          "\nBoth experts are **none**: the sampler runs the remover alone (background only) and *Alpha from "
+          "Clean Plate* finds the matte, shadows and reflections included, as the difference between the video and "
+          "that plate (docs/clean_plate_matte.md). Only the Casper transformer is needed. **Outputs**: " +
+          LAYER_FILES.replace("omnimatte/<folder>", "omnimatte/clean_plate_matte"))
     return g.to_json()
 
 
@@ -285,7 +305,8 @@ def toy_world_demo() -> dict:
 
 
 WORKFLOWS = {"decompose_layers": decompose_layers, "remove_object": remove_object,
-             "replace_background": replace_background, "toy_world_demo": toy_world_demo}
+             "replace_background": replace_background, "clean_plate_matte": clean_plate_matte,
+             "toy_world_demo": toy_world_demo}
 
 
 def build() -> dict[str, dict]:

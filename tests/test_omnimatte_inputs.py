@@ -97,12 +97,28 @@ def test_expert_roles_and_choices(runner, tiny_files, expert_files, clip_sources
     swapped = {"effect": expert_files["quality"], "quality": expert_files["effect"]}
     message = _run(runner, chain_graph(tiny_files, swapped))
     assert message.startswith("LoadOmnimatteExperts:") and "Swap the two file choices" in message
-    message = _run(runner, chain_graph(tiny_files, {"effect": "none", "quality": "none"}))
-    assert "LoadOmnimatteExperts: no expert chosen" in message
     for single in ({"effect": expert_files["effect"], "quality": "none"},
                    {"effect": "none", "quality": expert_files["quality"]}):
         result = runner.run(chain_graph(tiny_files, single, steps=1))
         assert result.success, result.error_message()
+
+
+def test_no_expert_samples_the_background_alone_as_the_pair_would(runner, tiny_files, expert_files, clip_sources,
+                                                                    caplog):
+    """Both experts 'none': the stock remover on the background row only; masks B/C keep the pair's background
+    row equal to it, so the two runs' backgrounds agree; the alpha is empty and said to be."""
+    import logging
+
+    pair = runner.run(chain_graph(tiny_files, expert_files, steps=2))
+    assert pair.success, pair.error_message()
+    with caplog.at_level(logging.WARNING):
+        alone = runner.run(chain_graph(tiny_files, {"effect": "none", "quality": "none"}, steps=2))
+    assert alone.success, alone.error_message()
+    got, want = alone.captured["bg_latent"]["samples"], pair.captured["bg_latent"]["samples"]
+    assert got.shape == want.shape and got.shape[0] == 1
+    assert (got - want).abs().max() <= 1e-4 * want.abs().max()
+    assert not (alone.captured["alpha"] != 0).any() and "background-only" in caplog.text
+    assert alone.captured["background"].shape == pair.captured["background"].shape
 
 
 def test_clip_vision_missing_for_i2v_or_given_to_t2v(runner, tiny_files, expert_files, clip_sources):

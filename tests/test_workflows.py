@@ -34,6 +34,7 @@ LAYER_FILES = {  # what Save Omnimatte Layers writes for each workflow: layer â†
     "decompose_layers": {"rgba": (FRAMES, ".png"), "alpha": (FRAMES, ".png"), "background": (1, ".mp4")},
     "remove_object": {"background": (1, ".mp4")},
     "replace_background": {"composite": (1, ".mp4")},
+    "clean_plate_matte": {"rgba": (FRAMES, ".png"), "alpha": (FRAMES, ".png"), "background": (1, ".mp4")},
 }
 
 
@@ -46,7 +47,7 @@ def _definitions(ui: dict) -> dict:
 
 
 def test_the_workflows_exist():
-    assert NAMES == ["decompose_layers", "remove_object", "replace_background"]
+    assert NAMES == ["clean_plate_matte", "decompose_layers", "remove_object", "replace_background"]
     assert ALL_NAMES == sorted(NAMES + [TOY_DEMO])
     assert sorted(p.stem for p in API_DIR.glob("*.json")) == ALL_NAMES
 
@@ -84,7 +85,8 @@ def _check_widgets(node: dict, spec: dict) -> None:
         elif kind in ("INT", "FLOAT"):
             assert options.get("min", value) <= value <= options.get("max", value), f"{where}={value}"
         elif name in FILE_INPUTS:
-            assert isinstance(value, str) and value.endswith((".safetensors", ".mp4")), f"{where}={value}"
+            none_ok = name in ("effect_expert", "quality_expert") and value == "none"  # background-only
+            assert isinstance(value, str) and (value.endswith((".safetensors", ".mp4")) or none_ok), f"{where}={value}"
         elif wf.combo_options(kind, options) is not None:
             assert value in wf.combo_options(kind, options), f"{where}={value}"
 
@@ -114,6 +116,10 @@ def test_defaults_models_and_api_copy_in_step(pack, path):
     assert by_type["BranchWanSampler"][0]["tau"] == 0.5 and by_type["BranchWanSampler"][0]["cfg"] == 1.0
     assert (by_type["OmnimatteConditioning"][0]["width"], by_type["OmnimatteConditioning"][0]["height"]) == (832, 480)
     assert by_type["CLIPLoader"][0]["type"] == "wan" and by_type["CLIPVisionEncode"][0]["crop"] == "none"
+    experts = by_type["LoadOmnimatteExperts"][0]
+    no_experts = path.stem == "clean_plate_matte"  # the training-free path: the remover alone, then the plate matte
+    assert (experts["effect_expert"] == "none") == no_experts and (experts["quality_expert"] == "none") == no_experts
+    assert ("AlphaFromCleanPlate" in by_type) == no_experts
     models = [m for n in ui["nodes"] for m in n.get("properties", {}).get("models", [])]
     assert {m["name"] for m in models} == {"umt5_xxl_fp8_e4m3fn_scaled.safetensors", "clip_vision_h.safetensors",
                                           "wan_2.1_vae.safetensors"}
@@ -148,7 +154,7 @@ def _tiny_prompt(name: str, tiny_files, expert_files, text_embeds_file, clip_vis
               ("LoadOmnimatteExperts", "quality_expert"): expert_files["quality"]}
     for node in prompt.values():
         for (node_type, field), value in models.items():
-            if node["class_type"] == node_type:
+            if node["class_type"] == node_type and node["inputs"].get(field) != "none":  # 'none' is the design
                 node["inputs"][field] = value
         node["inputs"].update(TINY_SETTINGS.get(node["class_type"], {}))
     for title, file_name in inputs.items():
