@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import comfy.model_management
 from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
@@ -62,7 +63,8 @@ class AlphaFromCleanPlate(io.ComfyNode):
                         NODE, difference)
         settings = plate_matte.PlateMatteSettings(effect_radius=effect_radius, noise_floor=noise_floor,
                                                   edge_radius=edge_radius, temporal_frames=temporal_frames)
-        alpha, floors = plate_matte.plate_matte(video, plate.to(video), mask.to(video), settings)
+        alpha, floors = plate_matte.plate_matte(video, plate.to(video), mask.to(video), settings,
+                                                device=comfy.model_management.get_torch_device())
         log.info("%s: plate noise floor %.3f–%.3f", NODE, min(floors), max(floors))
         return io.NodeOutput(alpha)
 

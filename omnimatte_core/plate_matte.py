@@ -102,18 +102,21 @@ def _chunk_matte(video: torch.Tensor, plate: torch.Tensor, obj: torch.Tensor, s:
 
 
 def plate_matte(video: torch.Tensor, plate: torch.Tensor, object_mask: torch.Tensor,
-                settings: PlateMatteSettings = PlateMatteSettings()) -> tuple[torch.Tensor, list[float]]:
+                settings: PlateMatteSettings = PlateMatteSettings(),
+                device: torch.device | None = None) -> tuple[torch.Tensor, list[float]]:
     """frames, plate [N, H, W, 3] (same size) + object mask [N, H, W] (1 = object) → α [N, H, W], floors.
 
-    The floors (one per chunk) are returned so callers can report how noisy the plate was.
+    Each chunk is computed on ``device`` (default: where the video is) and the matte comes back
+    where the video is. The floors (one per chunk) say how noisy the plate was.
     """
+    device = device or video.device
     parts, floors = [], []
     obj = (object_mask >= 0.5).float()
     for start in range(0, video.shape[0], CHUNK):
         end = start + CHUNK
-        alpha, floor = _chunk_matte(video[start:end, ..., :3].float(), plate[start:end, ..., :3].float(),
-                                    obj[start:end].to(video.device), settings)
-        parts.append(alpha)
+        chunk = [t[start:end].to(device, torch.float32) for t in (video[..., :3], plate[..., :3], obj)]
+        alpha, floor = _chunk_matte(*chunk, settings)
+        parts.append(alpha.to(video.device))
         floors.append(floor)
     return temporal_average(torch.cat(parts), settings.temporal_frames).clamp(0.0, 1.0), floors
 
