@@ -20,20 +20,10 @@ FRAMES = (0, 8, 16)
 
 
 def sheet(clip, plate: torch.Tensor, matte: torch.Tensor):
-    from PIL import Image, ImageDraw
+    from scripts.toy_demo import grey, labelled_sheet
 
-    grey = lambda m: m[..., None].expand(*m.shape, 3)  # noqa: E731
     columns = (clip.video, plate, grey((clip.object_mask >= 0.5).float()), grey(matte), grey(clip.gt_alpha))
-    rows = [torch.cat([c[f] for c in columns], dim=1) for f in FRAMES]
-    grid = (torch.cat(rows).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    scale, header, width = 2, 16, clip.video.shape[2]
-    image = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
-    canvas = Image.new("RGB", (image.width, image.height + header), "white")
-    canvas.paste(image, (0, header))
-    draw = ImageDraw.Draw(canvas)
-    for i, name in enumerate(COLUMNS):
-        draw.text((i * width * scale + 4, 2), name, fill="black")
-    return canvas
+    return labelled_sheet(columns, COLUMNS, FRAMES)
 
 
 def main() -> None:

@@ -81,24 +81,33 @@ def evaluate(toy, folder: Path) -> tuple[dict, dict]:
 
 def contact_sheet(toy, layers: dict):
     """PIL image: one row per frame in SHEET_FRAMES, the SHEET_COLUMNS side by side, labelled."""
-    from PIL import Image, ImageDraw
-
     from omnimatte_core import layers as layer_maths
     from omnimatte_core import trimask as tm
 
-    n, h, w = toy.video.shape[:3]
+    h, w = toy.video.shape[1:3]
     trimask = tm.build_trimask(tm.binarize(toy.object_mask), tm.binarize(toy.keep_mask), tm.dilation_for_size(h, w))
     over = layer_maths.composite(layers["foreground"][..., :3], layers["alpha"], new_background(toy.video))
-    gray = lambda m: m[..., None].expand(*m.shape, 3)  # noqa: E731
-    columns = (toy.video, gray(trimask), layers["background"][..., :3], gray(layers["alpha"]), gray(toy.gt_alpha), over)
-    rows = [torch.cat([c[min(f, n - 1)] for c in columns], dim=1) for f in SHEET_FRAMES]
+    columns = (toy.video, grey(trimask), layers["background"][..., :3], grey(layers["alpha"]), grey(toy.gt_alpha), over)
+    return labelled_sheet(columns, SHEET_COLUMNS, SHEET_FRAMES)
+
+
+def grey(mask: torch.Tensor) -> torch.Tensor:
+    """[N, H, W] → [N, H, W, 3] for showing a matte beside frames."""
+    return mask[..., None].expand(*mask.shape, 3)
+
+
+def labelled_sheet(columns, names, frames, scale: int = 2, header: int = 16):
+    """Videos [N, H, W, 3] side by side, one row per frame index (clamped to N − 1), names on top → PIL image."""
+    from PIL import Image, ImageDraw
+
+    n, _, w = columns[0].shape[:3]
+    rows = [torch.cat([c[min(f, n - 1)] for c in columns], dim=1) for f in frames]
     grid = (torch.cat(rows, dim=0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-    scale, header = 2, 16
     image = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
     sheet = Image.new("RGB", (image.width, image.height + header), "white")
     sheet.paste(image, (0, header))
     draw = ImageDraw.Draw(sheet)
-    for i, name in enumerate(SHEET_COLUMNS):
+    for i, name in enumerate(names):
         draw.text((i * w * scale + 4, 2), name, fill="black")
     return sheet
 
