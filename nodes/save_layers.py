@@ -39,8 +39,12 @@ class SaveOmnimatteLayers(io.ComfyNode):
                                 tooltip="Sub-folder of ComfyUI's output folder; each layer gets its own folder "
                                         "inside it."),
                 io.Boolean.Input("save_rgba", default=True,
-                                 tooltip="rgba/: PNG sequence, 8-bit, straight (unpremultiplied) alpha — the layer "
-                                         "to composite."),
+                                 tooltip="rgba/: the layer to composite, straight (unpremultiplied) alpha, in "
+                                         "rgba_format."),
+                io.Combo.Input("rgba_format", options=list(layer_writer.RGBA_FORMATS), default="png8",
+                               tooltip="png8: 8-bit RGBA PNGs (lossless, smallest). png16: 16-bit RGBA PNGs "
+                                       "(lossless; alpha/ also 16-bit). prores4444: rgba.mov, ProRes 4444 10-bit "
+                                       "with alpha, for editing and compositing tools."),
                 io.Boolean.Input("save_alpha", default=True, tooltip="alpha/: greyscale PNG sequence (lossless)."),
                 io.Boolean.Input("save_background", default=True,
                                  tooltip="background/background.mp4: the clean plate, H.264 crf 12 (visually "
@@ -60,9 +64,9 @@ class SaveOmnimatteLayers(io.ComfyNode):
         )
 
     @classmethod
-    def execute(cls, source_video, background, alpha, folder: str, save_rgba: bool, save_alpha: bool,
-                save_background: bool, save_foreground: bool, epsilon: float, short_background: str,
-                new_background=None) -> io.NodeOutput:
+    def execute(cls, source_video, background, alpha, folder: str, save_rgba: bool, rgba_format: str,
+                save_alpha: bool, save_background: bool, save_foreground: bool, epsilon: float,
+                short_background: str, new_background=None) -> io.NodeOutput:
         for name, t in (("background", background), ("alpha", alpha)):
             check_finite(NODE, name, t)
         chosen = {"rgba": save_rgba, "alpha": save_alpha, "background": save_background,
@@ -73,7 +77,7 @@ class SaveOmnimatteLayers(io.ComfyNode):
         source = from_video(source_video)
         header = _probe(source, "source_video")
         target = layer_writer.unique_folder(_output_folder(folder))
-        request = layer_writer.WriteRequest(target, names, header.fps, epsilon)
+        request = layer_writer.WriteRequest(target, names, header.fps, epsilon, rgba_format=rgba_format)
         backdrop = None
         if new_background is not None:
             extra = from_video(new_background)
@@ -118,5 +122,6 @@ def _ui(files: dict[str, list[Path]]) -> dict:
         return {"filename": rel.name, "subfolder": str(rel.parent), "type": "output"}
 
     listed = [{**result(p), "layer": name} for name, paths in files.items() for p in paths]
-    previews = [result(p) for p in files.get("rgba", files.get("alpha", []))]
+    pngs = [p for p in files.get("rgba", []) if p.suffix == ".png"] or files.get("alpha", [])
+    previews = [result(p) for p in pngs]
     return {"images": previews, "omnimatte_layers": listed}

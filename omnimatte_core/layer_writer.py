@@ -6,8 +6,10 @@ source frames [n, H, W, 3] gets its slice of the layers resized to H×W, the for
 memory is a chunk at source size plus the working-size layers.
 
 Formats (chosen for speed and fidelity; docs/performance.md has the timings):
-  rgba/        PNG sequence, 8-bit RGBA, straight (unpremultiplied) alpha, zlib level 1 — lossless
-  alpha/       PNG sequence, 8-bit greyscale — lossless
+  rgba/        ``rgba_format``: png8 — PNG sequence, 8-bit RGBA, zlib level 1, lossless;
+               png16 — PNG sequence, 16-bit RGBA, lossless; prores4444 — rgba.mov, ProRes 4444
+               (prores_ks, yuva444p10le), 10-bit with alpha. Alpha is always straight (unpremultiplied).
+  alpha/       PNG sequence, greyscale, 8-bit (16-bit with png16) — lossless
   background/  H.264 MP4 (libx264 crf 12, preset veryfast, yuv420p; yuv444p for odd sizes) — visually lossless
   foreground/  H.264 MP4 as background (a preview; compositing uses rgba/)
   composite/   H.264 MP4 as background, the foreground over a new background
@@ -31,6 +33,7 @@ from .conditioning import resize_frames
 
 log = logging.getLogger(__name__)
 LAYER_NAMES = ("rgba", "alpha", "background", "foreground", "composite")
+RGBA_FORMATS = ("png8", "png16", "prores4444")
 PNG_COMPRESSION = 1  # zlib level: 1.3× faster than SaveImage's 4 at 1080p, files 15 % larger (docs/performance.md)
 H264_OPTIONS = {"crf": "12", "preset": "veryfast"}
 
@@ -48,7 +51,17 @@ class WriteRequest:
     fps: Fraction
     epsilon: float = 1e-3
     alpha_gain: float = 1.0
+    rgba_format: str = "png8"  # one of RGBA_FORMATS
     files: dict[str, list[Path]] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.rgba_format not in RGBA_FORMATS:
+            raise LayerWriteError(f"rgba_format '{self.rgba_format}' is not one of {', '.join(RGBA_FORMATS)}.")
+
+    @property
+    def deep(self) -> bool:
+        """16-bit (png16) or 10-bit (prores4444) output: the maths' values go out as uint16."""
+        return self.rgba_format != "png8"
 
 
 def unique_folder(folder: Path) -> Path:
@@ -62,6 +75,63 @@ def unique_folder(folder: Path) -> Path:
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
     """Float 0..1 → uint8, rounded (adding ½ then truncating: one pass fewer than round())."""
     return frames.mul(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8).numpy()
+
+
+def to_uint16(frames: torch.Tensor) -> np.ndarray:
+    """Float 0..1 → uint16, rounded."""
+    return frames.mul(65535.0).add_(0.5).clamp_(0.0, 65535.0).to(torch.int32).numpy().astype(np.uint16)
+
+
+class Png16Sequence:
+    """``<folder>/<name>_00001.png`` … at 16 bits per channel (PIL writes 8-bit RGBA only; PyAV's PNG encoder)."""
+
+    FORMATS = {1: ("gray16le", "gray16be"), 4: ("rgba64le", "rgba64be")}
+
+    def __init__(self, folder: Path, name: str):
+        self.folder, self.name = folder, name
+        self.files: list[Path] = []
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def write(self, frames: np.ndarray) -> None:
+        """frames [n, H, W] (grey) or [n, H, W, 4] uint16."""
+        channels = 1 if frames.ndim == 3 else frames.shape[-1]
+        source, target = self.FORMATS[channels]
+        for frame in frames:
+            encoder = av.CodecContext.create("png", "w")
+            encoder.width, encoder.height, encoder.pix_fmt = frame.shape[1], frame.shape[0], target
+            encoder.time_base = Fraction(1, 25)
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=source).reformat(format=target)
+            path = self.folder / f"{self.name}_{len(self.files) + 1:05d}.png"
+            path.write_bytes(b"".join(bytes(p) for p in (*encoder.encode(image), *encoder.encode(None))))
+            self.files.append(path)
+
+    def close(self) -> None:
+        pass
+
+
+class ProRes4444Video:
+    """``<folder>/<name>.mov``: ProRes 4444 (prores_ks), 10-bit 4:4:4 with a 10-bit alpha channel."""
+
+    def __init__(self, folder: Path, name: str, width: int, height: int, fps: Fraction):
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.mov"
+        self.files = [path]
+        self.container = av.open(str(path), mode="w")
+        self.stream = self.container.add_stream("prores_ks", rate=fps if fps > 0 else Fraction(16))
+        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuva444p10le"
+        self.stream.options = {"profile": "4444"}
+
+    def write(self, frames: np.ndarray) -> None:
+        """frames [n, H, W, 4] uint16, straight alpha."""
+        for frame in frames:
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgba64le")
+            for packet in self.stream.encode(image.reformat(format="yuva444p10le")):
+                self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode():
+            self.container.mux(packet)
+        self.container.close()
 
 
 class PngSequence:
@@ -169,7 +239,11 @@ def _open_writers(request: WriteRequest, height: int, width: int, pool: ThreadPo
     writers = {}
     for name in request.layers:
         folder = request.folder / name
-        if name in ("rgba", "alpha"):
+        if name == "rgba" and request.rgba_format == "prores4444":
+            writers[name] = ProRes4444Video(folder, name, width, height, request.fps)
+        elif name in ("rgba", "alpha") and request.deep:
+            writers[name] = Png16Sequence(folder, name)
+        elif name in ("rgba", "alpha"):
             writers[name] = PngSequence(folder, name, pool)
         else:
             writers[name] = H264Video(folder, name, width, height, request.fps)
@@ -178,15 +252,16 @@ def _open_writers(request: WriteRequest, height: int, width: int, pool: ThreadPo
 
 def _write_chunk(writers: dict, frames: torch.Tensor, bg: torch.Tensor, a: torch.Tensor, request: WriteRequest,
                  new_background: Iterator[torch.Tensor] | None) -> None:
+    exact = to_uint16 if request.deep else to_uint8  # what rgba/ and alpha/ store
     if "alpha" in writers:
-        writers["alpha"].write(to_uint8(a))
+        writers["alpha"].write(exact(a))
     if "background" in writers:
         writers["background"].write(to_uint8(bg))
     if not {"rgba", "foreground", "composite"} & writers.keys():
         return
     foreground = layers.recover_foreground(frames, bg, a, request.epsilon)
     if "rgba" in writers:
-        writers["rgba"].write(np.concatenate((to_uint8(foreground), to_uint8(a)[..., None]), axis=-1))
+        writers["rgba"].write(np.concatenate((exact(foreground), exact(a)[..., None]), axis=-1))
     if "foreground" in writers:
         writers["foreground"].write(to_uint8(foreground))
     if "composite" in writers:

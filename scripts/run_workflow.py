@@ -76,6 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in SETTINGS:
         kind = float if name in ("tau", "cfg", "mask_threshold") else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{'/'.join(SETTINGS[name])} {name}")
+    p.add_argument("--rgba-format", choices=("png8", "png16", "prores4444"), default=None,
+                   help="how rgba/ is written: 8-bit PNGs (default), 16-bit PNGs, or ProRes 4444 .mov with alpha")
     p.add_argument("--strict", action="store_true",
                    help="stop on input warnings (a mask that looks inverted, all white or swapped with the video)")
     p.add_argument("--allow-truncated", action="store_true",
@@ -146,6 +148,7 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
     if wf.KEEP_MASK_TITLE in input_names:
         wf.add_keep_mask(prompt, input_names[wf.KEEP_MASK_TITLE])
     _set_all(prompt, "SaveOmnimatteLayers", "folder", layer_folder_name(args))
+    _set_all(prompt, "SaveOmnimatteLayers", "rgba_format", args.rgba_format)
     return prompt
 
 

@@ -205,3 +205,15 @@ def test_a_failing_node_gives_one_clean_line_and_the_traceback_goes_to_the_log(c
     log_text = (tmp_path / "omnimatte-run.log").read_text()
     assert "Traceback (most recent call last)" in log_text and "!!! Exception during processing" in log_text
     assert not list(tmp_path.glob("input_video-mask_black*"))  # nothing half-written
+
+
+def test_runner_writes_prores_4444_with_alpha_at_source_size(clip_dir, tmp_path):
+    done = run_py(["--video", str(clip_dir / "input_video.mp4"), "--mask", str(clip_dir / "mask_00.mp4"),
+                   "--out", str(tmp_path), "--rgba-format", "prores4444", *TOY_FAST])
+    assert done.returncode == 0, done.stderr[-3000:]
+    movie = tmp_path / "input_video-mask_00" / "rgba" / "rgba.mov"
+    with av.open(str(movie)) as container:
+        stream = container.streams.video[0]
+        frames = list(container.decode(stream))
+        assert stream.codec_context.name == "prores" and "a" in frames[0].format.name  # yuva: alpha kept
+    assert len(frames) == FRAMES and (frames[0].width, frames[0].height) == (WIDTH, HEIGHT)

@@ -68,6 +68,35 @@ def test_streamed_layers_equal_the_all_in_memory_recovery(core, clip, working_la
     assert core.layers.psnr(plate, big_bg) > 38.0  # H.264 crf 12: visually lossless
 
 
+@pytest.mark.parametrize("rgba_format, alpha_step", [("png16", 1 / 65535), ("prores4444", 2 / 1023)])
+def test_deep_rgba_formats_read_back_with_their_alpha(core, clip, working_layers, tmp_path, rgba_format, alpha_step):
+    frames, background, alpha = working_layers
+    request = core.layer_writer.WriteRequest(tmp_path / "run", ("rgba", "alpha"), Fraction(16), rgba_format=rgba_format)
+    files = core.layer_writer.write_layers(core.video_files.iter_chunks(str(clip["video"]), 8), background, alpha,
+                                           request)
+    big_bg = core.conditioning.resize_frames(background, HEIGHT, WIDTH).clamp(0, 1)
+    big_alpha = core.conditioning.resize_frames(alpha.unsqueeze(-1), HEIGHT, WIDTH)[..., 0].clamp(0, 1)
+    foreground = core.layers.recover_foreground(frames, big_bg, big_alpha)
+    with av.open(str(files["rgba"][0])) as container:  # a PNG or the .mov: PyAV reads both
+        decoded = [f.to_ndarray(format="rgba64le") for f in container.decode(video=0)]
+    if rgba_format == "png16":
+        assert len(files["rgba"]) == FRAMES
+        decoded = [d for path in files["rgba"] for d in _png16(path)]
+    else:
+        assert [p.suffix for p in files["rgba"]] == [".mov"]
+    rgba = torch.from_numpy(np.stack(decoded).astype(np.float32) / 65535)
+    assert rgba.shape == (FRAMES, HEIGHT, WIDTH, 4)
+    assert (rgba[..., 3] - big_alpha).abs().max() <= alpha_step  # alpha kept to the format's quantisation
+    assert (rgba[..., :3] - foreground).abs().mean() <= 2 * alpha_step  # so are the straight colours
+    grey = np.stack([d for path in files["alpha"] for d in _png16(path, "gray16le")])
+    assert grey.dtype == np.uint16 and np.abs(grey / 65535 - big_alpha.numpy()).max() <= 1 / 65535
+
+
+def _png16(path: Path, fmt: str = "rgba64le") -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format=fmt) for f in container.decode(video=0)]
+
+
 def test_composite_loops_a_short_new_background(core, clip, working_layers, tmp_path):
     frames, background, alpha = working_layers
     request = core.layer_writer.WriteRequest(tmp_path / "run", ("composite",), Fraction(16))
