@@ -109,31 +109,6 @@ class Png16Sequence:
         pass
 
 
-class ProRes4444Video:
-    """``<folder>/<name>.mov``: ProRes 4444 (prores_ks), 10-bit 4:4:4 with a 10-bit alpha channel."""
-
-    def __init__(self, folder: Path, name: str, width: int, height: int, fps: Fraction):
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.mov"
-        self.files = [path]
-        self.container = av.open(str(path), mode="w")
-        self.stream = self.container.add_stream("prores_ks", rate=fps if fps > 0 else Fraction(16))
-        self.stream.width, self.stream.height, self.stream.pix_fmt = width, height, "yuva444p10le"
-        self.stream.options = {"profile": "4444"}
-
-    def write(self, frames: np.ndarray) -> None:
-        """frames [n, H, W, 4] uint16, straight alpha."""
-        for frame in frames:
-            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgba64le")
-            for packet in self.stream.encode(image.reformat(format="yuva444p10le")):
-                self.container.mux(packet)
-
-    def close(self) -> None:
-        for packet in self.stream.encode():
-            self.container.mux(packet)
-        self.container.close()
-
-
 class PngSequence:
     """``<folder>/<name>_00001.png`` …, saved on a small thread pool (zlib releases the GIL)."""
 
@@ -162,30 +137,43 @@ class PngSequence:
         self.wait()
 
 
-class H264Video:
-    """``<folder>/<name>.mp4`` in H.264 at the source rate."""
+class EncodedVideo:
+    """``<folder>/<name>.<suffix>``: one video stream at the source rate; frames arrive as numpy arrays."""
 
-    def __init__(self, folder: Path, name: str, width: int, height: int, fps: Fraction):
+    def __init__(self, folder: Path, name: str, suffix: str, codec: str, size: tuple[int, int], fps: Fraction,
+                 pix_fmt: str, options: dict[str, str], input_format: str):
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{name}.mp4"
+        path = folder / f"{name}.{suffix}"
         self.files = [path]
+        self.input_format, self.pix_fmt = input_format, pix_fmt
         self.container = av.open(str(path), mode="w")
-        self.stream = self.container.add_stream("libx264", rate=fps if fps > 0 else Fraction(16))
-        self.stream.width, self.stream.height = width, height
-        self.stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
-        self.stream.options = dict(H264_OPTIONS)
+        self.stream = self.container.add_stream(codec, rate=fps if fps > 0 else Fraction(16))
+        self.stream.width, self.stream.height = size
+        self.stream.pix_fmt, self.stream.options = pix_fmt, dict(options)
 
     def write(self, frames: np.ndarray) -> None:
-        """frames [n, H, W, 3] uint8."""
+        """frames [n, H, W, C] in ``input_format`` (rgb24 uint8 or rgba64le uint16)."""
         for frame in frames:
-            packet_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            for packet in self.stream.encode(packet_frame):
+            image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=self.input_format)
+            for packet in self.stream.encode(image.reformat(format=self.pix_fmt)):
                 self.container.mux(packet)
 
     def close(self) -> None:
         for packet in self.stream.encode():
             self.container.mux(packet)
         self.container.close()
+
+
+def h264_video(folder: Path, name: str, width: int, height: int, fps: Fraction) -> EncodedVideo:
+    """H.264 MP4 (yuv420p; yuv444p for odd sizes, which 4:2:0 cannot hold)."""
+    pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+    return EncodedVideo(folder, name, "mp4", "libx264", (width, height), fps, pix_fmt, H264_OPTIONS, "rgb24")
+
+
+def prores4444_video(folder: Path, name: str, width: int, height: int, fps: Fraction) -> EncodedVideo:
+    """ProRes 4444 .mov (prores_ks): 10-bit 4:4:4 with a 10-bit alpha channel, from straight RGBA."""
+    return EncodedVideo(folder, name, "mov", "prores_ks", (width, height), fps, "yuva444p10le",
+                        {"profile": "4444"}, "rgba64le")
 
 
 def _layer_chunk(background: torch.Tensor, alpha: torch.Tensor, start: int, n: int, height: int, width: int
@@ -240,13 +228,13 @@ def _open_writers(request: WriteRequest, height: int, width: int, pool: ThreadPo
     for name in request.layers:
         folder = request.folder / name
         if name == "rgba" and request.rgba_format == "prores4444":
-            writers[name] = ProRes4444Video(folder, name, width, height, request.fps)
+            writers[name] = prores4444_video(folder, name, width, height, request.fps)
         elif name in ("rgba", "alpha") and request.deep:
             writers[name] = Png16Sequence(folder, name)
         elif name in ("rgba", "alpha"):
             writers[name] = PngSequence(folder, name, pool)
         else:
-            writers[name] = H264Video(folder, name, width, height, request.fps)
+            writers[name] = h264_video(folder, name, width, height, request.fps)
     return writers
 
 
