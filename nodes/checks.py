@@ -23,6 +23,18 @@ def check_same_video(node: str, reference: tuple[str, torch.Tensor], *others: tu
                 "same size (OmnimatteDecode returns them at the source size and frame count).")
 
 
+def check_mask_fits(node: str, name: str, mask: torch.Tensor, video: torch.Tensor) -> None:
+    """A MASK for ``video`` [N, H, W, C]: one frame or N frames, at the video's size, finite."""
+    n, h, w = video.shape[:3]
+    if mask.shape[0] not in (1, n):
+        raise ValueError(f"{node}: '{name}' has {mask.shape[0]} frames but the video has {n}. Give one mask per "
+                         "frame (the same frame range as the video) or a single frame for all.")
+    if tuple(mask.shape[1:]) != (h, w):
+        raise ValueError(f"{node}: '{name}' is {mask.shape[2]}×{mask.shape[1]} but the video is {w}×{h}. Make the "
+                         "mask at the video's size (resize it with the same crop as the video).")
+    check_finite(node, name, mask)
+
+
 def core_error(node: str, err: Exception) -> ValueError:
     """A library ValueError re-raised with the node's name in front."""
     return ValueError(f"{node}: {err}")

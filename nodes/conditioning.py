@@ -10,7 +10,7 @@ from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
 from omnimatte_core import input_checks, trimask
-from .checks import CATEGORY, check_finite
+from .checks import CATEGORY, check_finite, check_mask_fits
 
 NODE = "OmnimatteConditioning"
 log = logging.getLogger(__name__)
@@ -95,17 +95,9 @@ def _check_inputs(video: torch.Tensor, object_mask: torch.Tensor, keep_mask, wid
     if width % casper.SIZE_MULTIPLE or height % casper.SIZE_MULTIPLE:
         raise ValueError(f"{NODE}: width and height must be multiples of 16; got {width}×{height}. "
                          f"Use e.g. {_round_up(width)}×{_round_up(height)}.")
-    n, h, w = video.shape[:3]
     for name, mask in (("object_mask", object_mask), ("keep_mask", keep_mask)):
-        if mask is None:
-            continue
-        if mask.shape[0] not in (1, n):
-            raise ValueError(f"{NODE}: '{name}' has {mask.shape[0]} frames but the video has {n}. Give one mask "
-                             "per frame (the same frame range as the video) or a single frame for all.")
-        if tuple(mask.shape[1:]) != (h, w):
-            raise ValueError(f"{NODE}: '{name}' is {mask.shape[2]}×{mask.shape[1]} but the video is {w}×{h}. "
-                             "Make the mask at the video's size (resize it with the same crop as the video).")
-        check_finite(NODE, name, mask)
+        if mask is not None:
+            check_mask_fits(NODE, name, mask, video)
     check_finite(NODE, "video", video)
 
 

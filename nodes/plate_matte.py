@@ -9,9 +9,10 @@ from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
 from omnimatte_core import plate_matte
-from .checks import CATEGORY, check_finite
+from .checks import CATEGORY, check_finite, check_mask_fits
 
 NODE = "AlphaFromCleanPlate"
+DEFAULTS = plate_matte.PlateMatteSettings()
 SAME_PLATE = 1.0 / 255.0  # mean |V − B| below one 8-bit step: nothing was removed
 log = logging.getLogger(__name__)
 
@@ -33,15 +34,15 @@ class AlphaFromCleanPlate(io.ComfyNode):
                                                       "any size (resized to the video), one frame or one per frame."),
                 io.Mask.Input("object_mask", tooltip="The object (1 = object), per frame or one for all; α = 1 "
                                                      "inside it."),
-                io.Int.Input("effect_radius", default=48, min=0, max=2048,
+                io.Int.Input("effect_radius", default=DEFAULTS.effect_radius, min=0, max=2048,
                              tooltip="Pixels around the object where shadows and reflections are looked for. Larger "
                                      "catches longer shadows but also more of the plate's errors."),
-                io.Float.Input("noise_floor", default=-1.0, min=-1.0, max=0.5, step=0.01,
+                io.Float.Input("noise_floor", default=DEFAULTS.noise_floor, min=-1.0, max=0.5, step=0.01,
                                tooltip="Differences between video and plate below this count as plate noise. -1 = "
                                        "estimated from the frame far from the object."),
-                io.Int.Input("edge_radius", default=2, min=0, max=64,
+                io.Int.Input("edge_radius", default=DEFAULTS.edge_radius, min=0, max=64,
                              tooltip="Guided-filter radius: the matte follows the video's edges (0 = off)."),
-                io.Int.Input("temporal_frames", default=1, min=0, max=8,
+                io.Int.Input("temporal_frames", default=DEFAULTS.temporal_frames, min=0, max=8,
                              tooltip="α averaged over ± this many frames against flicker (0 = off; moving "
                                      "objects smear at high values)."),
             ],
@@ -54,7 +55,7 @@ class AlphaFromCleanPlate(io.ComfyNode):
         video = video[..., :3]
         plate = _fit_plate(video, clean_plate[..., :3])
         mask = _fit_mask(video, object_mask)
-        for name, t in (("video", video), ("clean_plate", plate), ("object_mask", mask)):
+        for name, t in (("video", video), ("clean_plate", plate)):
             check_finite(NODE, name, t)
         difference = plate_matte.plate_difference(video, plate)
         if difference < SAME_PLATE:
@@ -79,11 +80,5 @@ def _fit_plate(video, plate):
 
 
 def _fit_mask(video, mask):
-    n, h, w = video.shape[:3]
-    if mask.shape[0] not in (1, n):
-        raise ValueError(f"{NODE}: 'object_mask' has {mask.shape[0]} frames but the video has {n}. Give one mask per "
-                         "frame or a single frame for all.")
-    if tuple(mask.shape[1:]) != (h, w):
-        raise ValueError(f"{NODE}: 'object_mask' is {mask.shape[2]}×{mask.shape[1]} but the video is {w}×{h}. Make "
-                         "the mask at the video's size.")
-    return mask.expand(n, -1, -1) if mask.shape[0] == 1 else mask
+    check_mask_fits(NODE, "object_mask", mask, video)
+    return mask.expand(video.shape[0], -1, -1) if mask.shape[0] == 1 else mask

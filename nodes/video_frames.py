@@ -75,7 +75,7 @@ class OmnimatteVideoFrames(io.ComfyNode):
                                                   source.start_time, source.duration, on_chunk)
             except video_files.VideoFileError as err:
                 raise ValueError(f"{NODE}: the video {err}. Load a different file.") from err
-        short = video_files.check_frame_count(frames.shape[0], declared, allow_truncated)
+        short = video_files.check_frame_count(frames.shape[0], declared, allow_truncated, "turn on allow_truncated")
         if short and not allow_truncated:
             raise ValueError(f"{NODE}: the video {short}")
         if short:

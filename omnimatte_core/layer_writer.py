@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
@@ -52,7 +52,6 @@ class WriteRequest:
     epsilon: float = 1e-3
     alpha_gain: float = 1.0
     rgba_format: str = "png8"  # one of RGBA_FORMATS
-    files: dict[str, list[Path]] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.rgba_format not in RGBA_FORMATS:

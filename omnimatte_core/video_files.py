@@ -170,20 +170,25 @@ def read_resized(source, height: int, width: int, resize: Callable[[torch.Tensor
                  chunk: int = 8, start_time: float = 0.0, duration: float = 0.0,
                  on_chunk: Callable[[int], None] | None = None) -> torch.Tensor:
     """Every frame at height×width, [N, height, width, 3]; only ``chunk`` source frames held at once."""
-    parts = []
+    parts, done = [], 0
     for frames in iter_chunks(source, chunk, start_time, duration):
         parts.append(resize(frames, height, width).clamp(0.0, 1.0))
+        done += frames.shape[0]
         if on_chunk is not None:
-            on_chunk(sum(p.shape[0] for p in parts))
+            on_chunk(done)
     if not parts:
         raise VideoFileError("decodes to no frames")
     return torch.cat(parts)
 
 
-def check_frame_count(decoded: int, declared: int, allow_fewer: bool) -> str | None:
-    """An error (or, when allowed, a warning) text when fewer frames decode than the file declares."""
+def check_frame_count(decoded: int, declared: int, allow_fewer: bool,
+                      allow_how: str = "allow truncated files") -> str | None:
+    """An error (or, when allowed, a warning) text when fewer frames decode than the file declares.
+
+    ``allow_how`` names the caller's switch for using what decodes (a node input, a runner flag).
+    """
     if not declared or decoded >= declared:
         return None
     return (f"decoded {decoded} of the {declared} frames the file declares: the file is cut off or damaged. "
             + ("Continuing with the frames that decoded." if allow_fewer else
-               "Re-export or re-download it, or allow truncated files to use the frames that decode."))
+               f"Re-export or re-download it, or {allow_how} to use the frames that decode."))

@@ -40,9 +40,10 @@ def check_file(role: str, path: Path, allow_truncated: bool) -> video_files.Fram
     except video_files.VideoFileError as err:
         raise InputError(f"{name} {path} {err}. Check that it is the right file and that it was fully "
                          "copied or downloaded.") from err
-    short = video_files.check_frame_count(sample.decoded, header.declared_frames, allow_truncated)
+    short = video_files.check_frame_count(sample.decoded, header.declared_frames, allow_truncated,
+                                          "pass --allow-truncated")
     if short and not allow_truncated:
-        raise InputError(f"{name} {path}: {short.replace('allow truncated files', 'pass --allow-truncated')}")
+        raise InputError(f"{name} {path}: {short}")
     if short:
         log.warning("%s %s: %s", name, path, short)
     return sample

@@ -80,8 +80,12 @@ def mean_metrics(rows: list[dict]) -> dict:
 
 def clean_plate_layers(clip, plate: torch.Tensor) -> dict[str, torch.Tensor]:
     """The training-free path on a ToyClip: AlphaFromCleanPlate (defaults) + RecoverForeground on ``plate``."""
+    from omnimatte_core.plate_matte import PlateMatteSettings
+
+    d = PlateMatteSettings()
     with torch.inference_mode():
         (alpha,) = call_node("AlphaFromCleanPlate", video=clip.video, clean_plate=plate, object_mask=clip.object_mask,
-                             effect_radius=48, noise_floor=-1.0, edge_radius=2, temporal_frames=1)
+                             effect_radius=d.effect_radius, noise_floor=d.noise_floor, edge_radius=d.edge_radius,
+                             temporal_frames=d.temporal_frames)
         foreground, _ = call_node("RecoverForeground", video=clip.video, background=plate, alpha=alpha, epsilon=1e-3)
     return {"background": plate.float().clone(), "alpha": alpha.float().clone(), "foreground": foreground.float().clone()}
