@@ -44,7 +44,8 @@ class SaveOmnimatteLayers(io.ComfyNode):
                 io.Combo.Input("rgba_format", options=list(layer_writer.RGBA_FORMATS), default="png8",
                                tooltip="png8: 8-bit RGBA PNGs (lossless, smallest). png16: 16-bit RGBA PNGs "
                                        "(lossless; alpha/ also 16-bit). prores4444: rgba.mov, ProRes 4444 10-bit "
-                                       "with alpha, for editing and compositing tools."),
+                                       "with alpha, for editing and compositing tools. webm_vp9: rgba.webm, VP9 "
+                                       "with 8-bit alpha, lossy: for web players and reviews."),
                 io.Boolean.Input("save_alpha", default=True, tooltip="alpha/: greyscale PNG sequence (lossless)."),
                 io.Boolean.Input("save_background", default=True,
                                  tooltip="background/background.mp4: the clean plate, H.264 crf 12 (visually "

@@ -8,7 +8,9 @@ memory is a chunk at source size plus the working-size layers.
 Formats (chosen for speed and fidelity; docs/performance.md has the timings):
   rgba/        ``rgba_format``: png8 — PNG sequence, 8-bit RGBA, zlib level 1, lossless;
                png16 — PNG sequence, 16-bit RGBA, lossless; prores4444 — rgba.mov, ProRes 4444
-               (prores_ks, yuva444p10le), 10-bit with alpha. Alpha is always straight (unpremultiplied).
+               (prores_ks, yuva444p10le), 10-bit with alpha; webm_vp9 — rgba.webm, VP9 (libvpx,
+               yuva420p, crf 12) with an 8-bit alpha plane, lossy, for web players and previews.
+               Alpha is always straight (unpremultiplied).
   alpha/       PNG sequence, greyscale, 8-bit (16-bit with png16) — lossless
   background/  H.264 MP4 (libx264 crf 12, preset veryfast, yuv420p; yuv444p for odd sizes) — visually lossless
   foreground/  H.264 MP4 as background (a preview; compositing uses rgba/)
@@ -33,7 +35,9 @@ from .conditioning import resize_frames
 
 log = logging.getLogger(__name__)
 LAYER_NAMES = ("rgba", "alpha", "background", "foreground", "composite")
-RGBA_FORMATS = ("png8", "png16", "prores4444")
+RGBA_FORMATS = ("png8", "png16", "prores4444", "webm_vp9")
+DEEP_FORMATS = ("png16", "prores4444")  # written from uint16 values
+VP9_OPTIONS = {"crf": "12", "b:v": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
 PNG_COMPRESSION = 1  # zlib level: 1.3× faster than SaveImage's 4 at 1080p, files 15 % larger (docs/performance.md)
 H264_OPTIONS = {"crf": "12", "preset": "veryfast"}
 
@@ -60,7 +64,7 @@ class WriteRequest:
     @property
     def deep(self) -> bool:
         """16-bit (png16) or 10-bit (prores4444) output: the maths' values go out as uint16."""
-        return self.rgba_format != "png8"
+        return self.rgba_format in DEEP_FORMATS
 
 
 def unique_folder(folder: Path) -> Path:
@@ -175,6 +179,12 @@ def prores4444_video(folder: Path, name: str, width: int, height: int, fps: Frac
                         {"profile": "4444"}, "rgba64le")
 
 
+def vp9_alpha_video(folder: Path, name: str, width: int, height: int, fps: Fraction) -> EncodedVideo:
+    """WebM VP9 (libvpx) with alpha: yuva420p, 8-bit. FFmpeg's native vp9 decoder drops the alpha
+    plane; read it back with the libvpx-vp9 decoder (``video_files.iter_rgba``)."""
+    return EncodedVideo(folder, name, "webm", "libvpx-vp9", (width, height), fps, "yuva420p", VP9_OPTIONS, "rgba")
+
+
 def _layer_chunk(background: torch.Tensor, alpha: torch.Tensor, start: int, n: int, height: int, width: int
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """Frames start..start+n of the working-size layers at height×width: [n, H, W, 3], [n, H, W]."""
@@ -228,6 +238,8 @@ def _open_writers(request: WriteRequest, height: int, width: int, pool: ThreadPo
         folder = request.folder / name
         if name == "rgba" and request.rgba_format == "prores4444":
             writers[name] = prores4444_video(folder, name, width, height, request.fps)
+        elif name == "rgba" and request.rgba_format == "webm_vp9":
+            writers[name] = vp9_alpha_video(folder, name, width, height, request.fps)
         elif name in ("rgba", "alpha") and request.deep:
             writers[name] = Png16Sequence(folder, name)
         elif name in ("rgba", "alpha"):

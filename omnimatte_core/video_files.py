@@ -148,6 +148,24 @@ def iter_frames(source, start_time: float = 0.0, duration: float = 0.0) -> Itera
             log.info("decoding stopped after %d frames: %s", decoded, _reason(err))
 
 
+def iter_rgba(source) -> Iterator[np.ndarray]:
+    """Decoded frames [H, W, 4] uint16 with their alpha, from a layer file (ProRes 4444, WebM VP9, PNG).
+
+    VP9 goes through the libvpx decoder: FFmpeg's native one ignores the alpha that WebM stores
+    beside each frame, and would give alpha 1 everywhere.
+    """
+    with _open(source) as container:
+        stream = _video_stream(container)
+        if stream.codec_context.name != "vp9":
+            for frame in container.decode(stream):
+                yield frame.to_ndarray(format="rgba64le")
+            return
+        decoder = av.CodecContext.create("libvpx-vp9", "r")
+        for packet in container.demux(stream):
+            for frame in decoder.decode(packet if packet.size else None):
+                yield frame.to_ndarray(format="rgba64le")
+
+
 def as_float(frames: list[np.ndarray]) -> torch.Tensor:
     """uint8/uint16 frames → [n, H, W, 3] float32 in 0..1."""
     stacked = torch.from_numpy(np.stack(frames).astype(np.float32))

@@ -76,8 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in SETTINGS:
         kind = float if name in ("tau", "cfg", "mask_threshold") else int
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, help=f"{'/'.join(SETTINGS[name])} {name}")
-    p.add_argument("--rgba-format", choices=("png8", "png16", "prores4444"), default=None,
-                   help="how rgba/ is written: 8-bit PNGs (default), 16-bit PNGs, or ProRes 4444 .mov with alpha")
+    p.add_argument("--rgba-format", choices=("png8", "png16", "prores4444", "webm_vp9"), default=None,
+                   help="how rgba/ is written: 8-bit PNGs (default), 16-bit PNGs, ProRes 4444 .mov or VP9 .webm "
+                        "(lossy, for web players), all with straight alpha")
     p.add_argument("--strict", action="store_true",
                    help="stop on input warnings (a mask that looks inverted, all white or swapped with the video)")
     p.add_argument("--allow-truncated", action="store_true",
