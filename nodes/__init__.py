@@ -9,6 +9,7 @@ from .decode import OmnimatteDecode
 from .experts import LoadOmnimatteExperts
 from .layers import CompositeLayers, RecoverForeground
 from .model_folders import register_model_folder
+from .objects import CompositeLayerStack, OmnimatteObject, OmnimatteSelectLayer
 from .plate_matte import AlphaFromCleanPlate
 from .save_layers import SaveOmnimatteLayers
 from .sampler import BranchWanSampler
@@ -18,6 +19,7 @@ from .video_frames import OmnimatteVideoFrames
 
 NODE_CLASSES: list[type[io.ComfyNode]] = [
     OmnimatteVideoFrames,
+    OmnimatteObject,
     OmnimatteConditioning,
     LoadOmnimatteExperts,
     BranchWanSampler,
@@ -26,6 +28,8 @@ NODE_CLASSES: list[type[io.ComfyNode]] = [
     OmnimatteLoadTextEmbeds,
     RecoverForeground,
     CompositeLayers,
+    OmnimatteSelectLayer,
+    CompositeLayerStack,
     AlphaFromCleanPlate,
     SaveOmnimatteLayers,
     LoadOmnimatteToyClip,

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 
+import comfy.model_management
 import torch
 from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
 from omnimatte_core import layers
+from omnimatte_core.objects import ObjectLayers
 from .checks import CATEGORY, check_finite
+from .objects import OmnimatteLayers
 
 NODE = "OmnimatteDecode"
 log = logging.getLogger(__name__)
@@ -23,32 +26,56 @@ class OmnimatteDecode(io.ComfyNode):
             display_name="Omnimatte Decode",
             category=CATEGORY,
             description="Decodes the background and alpha latents; the alpha's three channels are averaged and "
-                        "clamped to [0, 1]. Padding frames are cropped and the source size restored.",
+                        "clamped to [0, 1]. Padding frames are cropped and the source size restored. With several "
+                        "objects, background and alpha are all objects together (the clean plate and their joint "
+                        "matte) and 'layers' holds each object's own.",
             inputs=[
                 io.Vae.Input("vae", tooltip="The VAE used by OmnimatteConditioning (wan_2.1_vae)."),
                 io.Latent.Input("background", tooltip="background from BranchWanSampler."),
                 io.Latent.Input("alpha", tooltip="alpha from BranchWanSampler."),
             ],
             outputs=[
-                io.Image.Output(display_name="background", tooltip="Clean background plate at the source size."),
-                io.Mask.Output(display_name="alpha", tooltip="Alpha matte, 1 = object and its effects."),
+                io.Image.Output(display_name="background", tooltip="Clean background plate at the source size "
+                                                                   "(every object removed)."),
+                io.Mask.Output(display_name="alpha", tooltip="Alpha matte, 1 = object and its effects (all objects "
+                                                             "together)."),
+                OmnimatteLayers.Output(display_name="layers", tooltip="Each object's layer, for Omnimatte Select "
+                                                                      "Layer, Composite Layer Stack and Save "
+                                                                      "Omnimatte Layers."),
             ],
         )
 
     @classmethod
     def execute(cls, vae, background, alpha) -> io.NodeOutput:
         source = casper.SourceInfo.from_latent(background)
-        if source != casper.SourceInfo.from_latent(alpha):
+        if source != casper.SourceInfo.from_latent(alpha) or background["samples"].shape != alpha["samples"].shape:
             raise ValueError(f"{NODE}: 'background' and 'alpha' come from different clips or sizes. Connect both "
                              "outputs of the same BranchWanSampler.")
-        frames_bg = casper.layers_to_source(_decode(vae, background["samples"], "background"), source).clamp(0, 1)
+        names = tuple(background.get(casper.OBJECTS_KEY, ["object"]))
+        pairs = background["samples"].shape[0]
+        if pairs != casper.pair_count(len(names)):
+            raise ValueError(f"{NODE}: 'background' holds {pairs} clips but was made for {len(names)} object(s). "
+                             "Connect the outputs of BranchWanSampler directly.")
+        plates = [_decoded_background(vae, row, source) for row in background["samples"].split(1)]
         if alpha.get(casper.NO_ALPHA_KEY):
             log.warning("%s: the sampler ran background-only (no expert), so there is no alpha to decode; the alpha "
                         "output is all zeros. Use Alpha from Clean Plate on this background for a matte.", NODE)
-            return io.NodeOutput(frames_bg, torch.zeros(frames_bg.shape[:3]))
-        frames_alpha = _decode(vae, alpha["samples"], "alpha")
-        matte = layers.alpha_from_decoded(casper.layers_to_source(frames_alpha, source))
-        return io.NodeOutput(frames_bg, matte)
+            mattes = [torch.zeros(p.shape[:3]) for p in plates]
+        else:
+            mattes = [_decoded_alpha(vae, row, source) for row in alpha["samples"].split(1)]
+        k = len(names)
+        layered = ObjectLayers(names, torch.stack(plates[:k]), torch.stack(mattes[:k]), plates[-1])
+        return io.NodeOutput(plates[-1], mattes[-1], layered)
+
+
+def _decoded_background(vae, samples, source):
+    comfy.model_management.throw_exception_if_processing_interrupted()
+    return casper.layers_to_source(_decode(vae, samples, "background"), source).clamp(0, 1)
+
+
+def _decoded_alpha(vae, samples, source):
+    comfy.model_management.throw_exception_if_processing_interrupted()
+    return layers.alpha_from_decoded(casper.layers_to_source(_decode(vae, samples, "alpha"), source))
 
 
 def _decode(vae, samples, name: str):

@@ -10,7 +10,7 @@ from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
 from omnimatte_core.patching import has_image_embedding
-from omnimatte_core.sampling import progress_callback, sample_layers
+from omnimatte_core.sampling import PAIR_MODES, progress_callback, sample_layers
 from omnimatte_core.schedule import check_tau
 from .checks import CATEGORY, core_error
 from .experts import OmnimatteExperts
@@ -51,18 +51,22 @@ class BranchWanSampler(io.ComfyNode):
                 io.Float.Input("tau", default=0.5, min=0.0, max=1.0, step=0.01,
                                tooltip="Where experts switch, in σ after shift: Effect Expert while σ > τ, Quality "
                                        "Expert after. Lower = crisper matte, higher = stronger effects."),
+                io.Combo.Input("pairs", options=list(PAIR_MODES), default="auto", optional=True,
+                               tooltip="Several objects only: sample every object's pair in one batch (faster) or "
+                                       "one pair at a time (less memory). auto = batched when ComfyUI's memory "
+                                       "estimate fits. The layers are the same either way."),
             ],
             outputs=[
                 io.Latent.Output(display_name="background", tooltip="Clean background plate (object and its "
-                                                                     "effects removed)."),
-                io.Latent.Output(display_name="alpha", tooltip="Alpha matte latent; OmnimatteDecode turns it "
-                                                                "into a MASK."),
+                                                                     "effects removed); one per pair."),
+                io.Latent.Output(display_name="alpha", tooltip="Alpha matte latent, one per pair; OmnimatteDecode "
+                                                                "turns it into a MASK."),
             ],
         )
 
     @classmethod
     def execute(cls, model, experts, positive, negative, latent, seed: int, steps: int, cfg: float,
-                sampler_name: str, scheduler: str, tau: float) -> io.NodeOutput:
+                sampler_name: str, scheduler: str, tau: float, pairs: str = "auto") -> io.NodeOutput:
         try:
             tau = check_tau(tau)
         except ValueError as err:
@@ -73,10 +77,10 @@ class BranchWanSampler(io.ComfyNode):
         _check_clip_vision(model, positive)
         try:
             background, alpha = sample_layers(model, experts, positive, negative, samples, seed, steps, cfg,
-                                              sampler_name, scheduler, tau, progress_callback(model, steps))
+                                              sampler_name, scheduler, tau, progress_callback(model, steps), pairs)
         except ValueError as err:
             raise core_error(NODE, err) from err
-        keep = {casper.SOURCE_KEY: latent[casper.SOURCE_KEY]}
+        keep = {key: latent[key] for key in (casper.SOURCE_KEY, casper.OBJECTS_KEY) if key in latent}
         if alpha is None:  # background only: no expert chosen
             log.info("%s: no expert chosen, so only the background was sampled (the remover alone); the alpha "
                      "output is empty. Alpha from Clean Plate makes a matte from this background.", NODE)
@@ -87,9 +91,10 @@ class BranchWanSampler(io.ComfyNode):
 
 def _checked_latent(latent: dict):
     samples = latent["samples"]
-    if casper.SOURCE_KEY not in latent or samples.ndim != 5 or samples.shape[0] != 2:
+    batch = 2 * casper.pair_count(len(latent.get(casper.OBJECTS_KEY, ["object"])))
+    if casper.SOURCE_KEY not in latent or samples.ndim != 5 or samples.shape[0] != batch:
         raise ValueError(f"{NODE}: 'latent' must be the [background, alpha] latent from OmnimatteConditioning "
-                         f"(batch 2, 5-D); got shape {tuple(samples.shape)}. Connect OmnimatteConditioning's "
+                         f"(batch {batch}, 5-D); got shape {tuple(samples.shape)}. Connect OmnimatteConditioning's "
                          "latent output directly (no batch or repeat nodes in between).")
     return samples
 
@@ -104,6 +109,10 @@ def _check_conditioning(name: str, cond: list, samples) -> None:
             raise ValueError(f"{NODE}: '{name}' was made for a latent of {tuple(image.shape[-3:])} (frames, h, w) "
                              f"but 'latent' is {tuple(samples.shape[-3:])}. Use positive, negative and latent "
                              "from the same OmnimatteConditioning node.")
+        if mask.shape[0] not in (1, samples.shape[0]):
+            raise ValueError(f"{NODE}: '{name}' carries trimasks for {mask.shape[0] // 2} pairs but 'latent' holds "
+                             f"{samples.shape[0] // 2}. Use positive, negative and latent from the same "
+                             "OmnimatteConditioning node.")
 
 
 def _check_clip_vision(model, positive: list) -> None:

@@ -16,6 +16,7 @@ from . import trimask as tm
 
 SOURCE_KEY = "omnimatte_source"  # where a LATENT dict carries its SourceInfo
 NO_ALPHA_KEY = "omnimatte_no_alpha"  # set on the alpha LATENT of a background-only run (no experts)
+OBJECTS_KEY = "omnimatte_objects"  # the object names of a several-object latent, in layer order
 LONGEST_WINDOW = 81  # frames Casper was trained on; longer clips run as one window
 VAE_STRIDE = 8  # Wan 2.1 VAE: 8× in space, 4× in time (after the first frame)
 SIZE_MULTIPLE = 16  # VAE stride × patch size 2
@@ -42,9 +43,13 @@ class SourceInfo:
 @dataclass
 class CasperInputs:
     video: torch.Tensor  # [Np, h, w, 3] working size, 4n+1 frames
-    trimask: torch.Tensor  # [Np, h, w] in {0, 0.5, 1}
-    concat_mask: torch.Tensor  # [1, 4, T_lat, h/8, w/8]
+    trimask: torch.Tensor  # [P, Np, h, w] in {0, 0.5, 1}: one per [background, alpha] pair
+    concat_mask: torch.Tensor  # [2P, 4, T_lat, h/8, w/8]: each pair's trimask on both of its rows
     source: SourceInfo
+
+    @property
+    def pairs(self) -> int:
+        return self.trimask.shape[0]
 
 
 def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -77,17 +82,28 @@ def latent_trimask(trimask: torch.Tensor) -> torch.Tensor:
     return pooled.reshape(1, c, t, h // VAE_STRIDE, w // VAE_STRIDE)
 
 
-def casper_inputs(video: torch.Tensor, object_mask: torch.Tensor, keep_mask: torch.Tensor | None,
+def casper_inputs(video: torch.Tensor, object_masks: list[torch.Tensor], keep_mask: torch.Tensor | None,
                   height: int, width: int, dilation_px: int, threshold: float) -> CasperInputs:
-    """video [N, H, W, 3] + masks [1|N, H, W] → working-size, padded inputs for the VAE and Wan."""
+    """video [N, H, W, 3] + masks [1|N, H, W] each → working-size, padded inputs for the VAE and Wan.
+
+    One object gives one [background, alpha] pair; K ≥ 2 objects give K pairs (object i removed,
+    the others kept) and a last pair removing them all (``trimask.object_trimasks``).
+    """
     n, src_h, src_w = video.shape[:3]
     padded = tm.padded_length(n)
     frames = resize_frames(video[..., :3].float(), height, width)
-    obj = working_mask(object_mask, n, height, width, threshold)
+    objects = [working_mask(m, n, height, width, threshold) for m in object_masks]
     keep = working_mask(keep_mask, n, height, width, threshold) if keep_mask is not None else None
-    trimask = tm.build_trimask(obj, keep, dilation_px)  # [N, h, w]
-    frames, trimask = tm.mirror_pad_time(frames, padded), tm.mirror_pad_time(trimask, padded)
-    return CasperInputs(frames, trimask, latent_trimask(trimask), SourceInfo(n, src_h, src_w, padded))
+    trimasks = tm.object_trimasks(objects, keep, dilation_px)  # [P, N, h, w]
+    frames = tm.mirror_pad_time(frames, padded)
+    trimasks = torch.stack([tm.mirror_pad_time(t, padded) for t in trimasks])
+    concat_mask = torch.cat([latent_trimask(t) for t in trimasks]).repeat_interleave(2, dim=0)
+    return CasperInputs(frames, trimasks, concat_mask, SourceInfo(n, src_h, src_w, padded))
+
+
+def pair_count(objects: int) -> int:
+    """[background, alpha] pairs sampled for ``objects`` objects: one each, plus all-removed for ≥ 2."""
+    return objects + 1 if objects > 1 else 1
 
 
 def layers_to_source(frames: torch.Tensor, source: SourceInfo | None) -> torch.Tensor:

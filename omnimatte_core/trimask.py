@@ -43,6 +43,24 @@ def build_trimask(object_mask: torch.Tensor, keep_mask: torch.Tensor | None, dil
     return trimask
 
 
+def object_trimasks(objects: list[torch.Tensor], keep_mask: torch.Tensor | None, dilation_px: int) -> torch.Tensor:
+    """One trimask per layer to sample: bool [N, H, W] per object → float [P, N, H, W].
+
+    Object i's trimask marks object i remove (1), every other object keep (0) and the rest
+    neutral (0.5). With two or more objects a last trimask removes them all at once: its
+    background is the clean plate with every object and its effects gone (P = K + 1; P = 1
+    for one object).
+    """
+    trimasks = []
+    for i, obj in enumerate(objects):
+        others = [o for j, o in enumerate(objects) if j != i] + ([keep_mask] if keep_mask is not None else [])
+        keep = torch.stack(others).any(dim=0) if others else None
+        trimasks.append(build_trimask(obj, keep, dilation_px))
+    if len(objects) > 1:
+        trimasks.append(build_trimask(torch.stack(objects).any(dim=0), keep_mask, dilation_px))
+    return torch.stack(trimasks)
+
+
 def padded_length(frames: int) -> int:
     """Smallest 4n+1 ≥ frames (Wan's VAE compresses time by 4 after the first frame)."""
     return 4 * math.ceil((frames - 1) / 4) + 1

@@ -50,6 +50,16 @@ class Clip:
     caption: str
     meta: dict = field(default_factory=dict)
     keep_mask: torch.Tensor | None = None  # bool [N, H, W] the second object to keep, if any
+    kept: "KeptObject | None" = None  # the kept object's own ground truth, if any
+
+
+@dataclass
+class KeptObject:
+    """Ground truth of the second (kept, behind) object: it makes the toy world's two-object scenes."""
+
+    object_alpha: torch.Tensor  # [N, H, W]
+    gt_alpha: torch.Tensor  # [N, H, W] object ∪ its shadow
+    plate: torch.Tensor  # [N, H, W, 3] the background without it (or its shadow): both objects removed
 
     @property
     def removed_alpha(self) -> torch.Tensor:
@@ -93,9 +103,9 @@ class SyntheticClips:
         shadow_params: ShadowParams | None = sample_shadow_params(rng) if rng.random() < c.shadow_prob else None
         camera: CameraParams | None = sample_camera(rng, c.height, c.width) if rng.random() < c.camera_prob else None
         background = apply_camera(bg.rgb, camera) if camera is not None else bg.rgb
-        keep_mask = None
+        keep_mask = kept = None
         if c.keep_prob > 0 and rng.random() < c.keep_prob:
-            background, keep_mask, meta_keep = self._add_kept_object(rng, background)
+            background, keep_mask, meta_keep, kept = self._add_kept_object(rng, background)
         shadow = render_shadow(fg.alpha, shadow_params) if shadow_params is not None else torch.zeros_like(fg.alpha)
         video, gt_alpha = composite(fg.rgb, fg.alpha, background, shadow)
         object_mask = tm.binarize(fg.alpha)
@@ -105,7 +115,7 @@ class SyntheticClips:
                 "camera": camera.to_dict() if camera else None,
                 "keep": meta_keep if keep_mask is not None else None}
         return Clip(video, background, fg.alpha, shadow, gt_alpha, object_mask, trimask, bg.caption, meta,
-                    keep_mask)
+                    keep_mask, kept)
 
     def _add_kept_object(self, rng: np.random.Generator, background: torch.Tensor):
         """A second object with its own shadow, composited into the background: it stays in the clean plate."""
@@ -113,5 +123,6 @@ class SyntheticClips:
         fg = self.foregrounds.sample(rng, c.frames, c.height, c.width)
         params = sample_shadow_params(rng)
         shadow = render_shadow(fg.alpha, params)
-        scene, _ = composite(fg.rgb, fg.alpha, background, shadow)
-        return scene, tm.binarize(fg.alpha), {"foreground": fg.name, "shadow": params.to_dict()}
+        scene, gt_alpha = composite(fg.rgb, fg.alpha, background, shadow)
+        kept = KeptObject(fg.alpha, gt_alpha, background)
+        return scene, tm.binarize(fg.alpha), {"foreground": fg.name, "shadow": params.to_dict()}, kept

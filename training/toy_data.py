@@ -8,7 +8,7 @@ clean plate.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -45,3 +45,55 @@ def as_toy_clip(clip: Clip, fps: float = 8.0, meta: dict | None = None):
     keep = clip.keep_mask if clip.keep_mask is not None else torch.zeros_like(clip.object_mask)
     return ToyClip(q(clip.video), clip.object_mask.float(), keep.float(), q(clip.gt_alpha), q(clip.object_alpha),
                    q(clip.background), fps, dict(meta if meta is not None else clip.meta))
+
+
+@dataclass
+class TwoObjectScene:
+    """A held-out clip with two objects, each casting a shadow, and each object's ground truth.
+
+    Object 0 is in front (the clip's removed object); object 1 behind it (the clip's kept one).
+    Object 1's visible ground truth is hidden where object 0 covers it.
+    """
+
+    video: torch.Tensor  # [N, H, W, 3], 8-bit values
+    masks: list[torch.Tensor]  # 2 × [N, H, W] float {0, 1}: the objects alone (no shadow)
+    gt_alphas: torch.Tensor  # [2, N, H, W]: each object ∪ its shadow, as visible
+    object_alphas: torch.Tensor  # [2, N, H, W]: each object alone
+    plate: torch.Tensor  # [N, H, W, 3]: both objects and their shadows removed
+    index: int
+
+    def shadow_region(self, k: int) -> torch.Tensor:
+        """bool [N, H, W]: object k's shadow where no object is."""
+        return (self.gt_alphas[k] >= 0.1) & (self.object_alphas.amax(0) < 0.05)
+
+    def object_region(self, k: int) -> torch.Tensor:
+        return self.object_alphas[k] >= 0.5
+
+    def other_region(self, k: int) -> torch.Tensor:
+        """bool [N, H, W]: the other object and its shadow, where object k's own ground truth is 0."""
+        return (self.gt_alphas[1 - k] >= 0.1) & (self.gt_alphas[k] < 0.02)
+
+    @property
+    def overlap(self) -> torch.Tensor:
+        """bool [N, H, W]: where both layers are present (re-compositing need not give the input there)."""
+        return (self.gt_alphas >= 0.02).all(0)
+
+
+def two_object_scenes(count: int, seed: int = TRAIN_SEED) -> list[TwoObjectScene]:
+    """The first ``count`` held-out clips with a kept object and a shadowed front object."""
+    stream, scenes, index = held_out_stream(seed), [], 0
+    while len(scenes) < count:
+        clip = stream.clip(index)
+        if clip.kept is not None and clip.meta["shadow"] is not None:
+            scenes.append(_two_object_scene(clip, index))
+        index += 1
+    return scenes
+
+
+def _two_object_scene(clip: Clip, index: int) -> TwoObjectScene:
+    q = lambda t: (t.float().clamp(0, 1) * 255).round() / 255  # noqa: E731
+    front, behind = clip.object_alpha, clip.kept.object_alpha
+    behind_visible = clip.kept.gt_alpha * (1 - front)
+    return TwoObjectScene(q(clip.video), [clip.object_mask.float(), clip.keep_mask.float()],
+                          torch.stack((clip.gt_alpha, behind_visible)), torch.stack((front, behind * (1 - front))),
+                          q(clip.kept.plate), index)
