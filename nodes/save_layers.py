@@ -11,7 +11,8 @@ import folder_paths
 from comfy_api.latest import io
 
 from omnimatte_core import layer_writer, video_files
-from .checks import CATEGORY, check_finite
+from .checks import CATEGORY, check_finite, check_same_video
+from .objects import OmnimatteLayers
 from .video_source import from_video
 
 NODE = "SaveOmnimatteLayers"
@@ -59,6 +60,11 @@ class SaveOmnimatteLayers(io.ComfyNode):
                                        "over this video (resized to cover, centre-cropped)."),
                 io.Combo.Input("short_background", options=["loop", "hold_last"], default="loop",
                                tooltip="A new background shorter than the clip loops, or holds its last frame."),
+                OmnimatteLayers.Input("layers", optional=True,
+                                      tooltip="Several objects: OmnimatteDecode's layers. Each object also gets "
+                                              "<folder>-<name>/ with its own rgba, alpha, foreground, and its "
+                                              "background (that object removed, the others kept); <folder>/ holds "
+                                              "all objects together and the clean plate."),
             ],
             outputs=[],
             is_output_node=True,
@@ -67,7 +73,7 @@ class SaveOmnimatteLayers(io.ComfyNode):
     @classmethod
     def execute(cls, source_video, background, alpha, folder: str, save_rgba: bool, rgba_format: str,
                 save_alpha: bool, save_background: bool, save_foreground: bool, epsilon: float,
-                short_background: str, new_background=None) -> io.NodeOutput:
+                short_background: str, new_background=None, layers=None) -> io.NodeOutput:
         for name, t in (("background", background), ("alpha", alpha)):
             check_finite(NODE, name, t)
         chosen = {"rgba": save_rgba, "alpha": save_alpha, "background": save_background,
@@ -75,27 +81,50 @@ class SaveOmnimatteLayers(io.ComfyNode):
         names = tuple(name for name in layer_writer.LAYER_NAMES if chosen[name])
         if not names:
             raise ValueError(f"{NODE}: every layer is switched off. Turn on at least one save_ option.")
+        passes = [(background, alpha, names)]
+        layers = layers if layers is not None and len(layers) > 1 else None  # one object: <folder>/ holds it
+        if layers is not None:
+            check_same_video(NODE, ("background", background[..., :3]), ("layers", layers.plate))
+            per_object = tuple(name for name in names if name != "composite")
+            passes += [(layers.backgrounds[k], layers.alphas[k], per_object) for k in range(len(layers))]
         source = from_video(source_video)
         header = _probe(source, "source_video")
-        target = layer_writer.unique_folder(_output_folder(folder))
-        request = layer_writer.WriteRequest(target, names, header.fps, epsilon, rgba_format=rgba_format)
+        targets = layer_writer.unique_folders(_output_folder(folder), list(layers.names) if layers else [])
         backdrop = None
         if new_background is not None:
             extra = from_video(new_background)
             _probe(extra, "new_background")
             backdrop = layer_writer.frames_forever(lambda: extra.chunks(CHUNK), loop=short_background == "loop")
-        progress = comfy.utils.ProgressBar(background.shape[0])
-
-        def on_chunk(done: int) -> None:
-            comfy.model_management.throw_exception_if_processing_interrupted()
-            progress.update_absolute(done, background.shape[0])
-
+        progress = _Progress(background.shape[0], len(passes))
+        written: list[tuple[Path, dict]] = []
         try:
-            files = layer_writer.write_layers(source.chunks(CHUNK), background, alpha, request, backdrop, on_chunk)
+            for target, (plate, matte, wanted) in zip(targets, passes):
+                request = layer_writer.WriteRequest(target, wanted, header.fps, epsilon, rgba_format=rgba_format)
+                written.append((target, layer_writer.write_layers(source.chunks(CHUNK), plate, matte, request,
+                                                                  backdrop, progress.on_chunk)))
+                progress.next_pass()
         except (layer_writer.LayerWriteError, video_files.VideoFileError) as err:
+            for _, files in written:
+                layer_writer.remove_files(files)
             raise ValueError(f"{NODE}: {err} Nothing was kept from this run.") from err
-        log.info("%s: wrote %s to %s", NODE, ", ".join(files), target)
-        return io.NodeOutput(ui=_ui(files))
+        for target, files in written:
+            log.info("%s: wrote %s to %s", NODE, ", ".join(files), target)
+        return io.NodeOutput(ui=_ui(written))
+
+
+class _Progress:
+    """One bar over every pass (all objects together, then each object); cancel between chunks."""
+
+    def __init__(self, frames: int, passes: int):
+        self.frames, self.total, self.done = frames, frames * passes, 0
+        self.bar = comfy.utils.ProgressBar(self.total)
+
+    def on_chunk(self, done_in_pass: int) -> None:
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        self.bar.update_absolute(self.done + done_in_pass, self.total)
+
+    def next_pass(self) -> None:
+        self.done += self.frames
 
 
 def _probe(source, name: str):
@@ -114,15 +143,17 @@ def _output_folder(folder: str) -> Path:
     return target
 
 
-def _ui(files: dict[str, list[Path]]) -> dict:
-    """SaveImage-style results: the RGBA frames as previews, every file under ``omnimatte_layers``."""
+def _ui(written: list[tuple[Path, dict[str, list[Path]]]]) -> dict:
+    """SaveImage-style results: the first folder's RGBA frames as previews, every file under ``omnimatte_layers``
+    (with its layer and, for a several-object run, its folder)."""
     root = Path(folder_paths.get_output_directory()).resolve()
 
     def result(path: Path) -> dict:
         rel = path.resolve().relative_to(root)
         return {"filename": rel.name, "subfolder": str(rel.parent), "type": "output"}
 
-    listed = [{**result(p), "layer": name} for name, paths in files.items() for p in paths]
+    listed = [{**result(p), "layer": name, "folder": target.name}
+              for target, files in written for name, paths in files.items() for p in paths]
+    files = written[0][1]
     pngs = [p for p in files.get("rgba", []) if p.suffix == ".png"] or files.get("alpha", [])
-    previews = [result(p) for p in pngs]
-    return {"images": previews, "omnimatte_layers": listed}
+    return {"images": [result(p) for p in pngs], "omnimatte_layers": listed}

@@ -69,10 +69,26 @@ class WriteRequest:
 
 def unique_folder(folder: Path) -> Path:
     """``folder``, or ``folder-2``, ``-3`` … when an earlier run left files there (runs never mix)."""
+    return unique_folders(folder, [])[0]
+
+
+def unique_folders(folder: Path, suffixes: list[str]) -> list[Path]:
+    """``folder`` and ``folder-<suffix>`` for each suffix, all with the same ``-2``, ``-3`` … so that
+    none of them holds an earlier run's files (a several-object run writes them together)."""
+    def family(base: Path) -> list[Path]:
+        return [base] + [base.with_name(f"{base.name}-{suffix}") for suffix in suffixes]
+
     candidate, n = folder, 2
-    while candidate.exists() and any(candidate.iterdir()):
+    while any(p.exists() and any(p.iterdir()) for p in family(candidate)):
         candidate, n = folder.with_name(f"{folder.name}-{n}"), n + 1
-    return candidate
+    return family(candidate)
+
+
+def remove_files(files: dict[str, list[Path]]) -> None:
+    """Undo a pass of :func:`write_layers` (a later pass of the same run failed)."""
+    for paths in files.values():
+        for path in paths:
+            path.unlink(missing_ok=True)
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:

@@ -130,18 +130,31 @@ def _models(g: UIGraph, experts: bool = True) -> dict[str, Node]:
 WORK_WIDTH, WORK_HEIGHT = 832, 480  # Casper's working size
 
 
-def _decompose(g: UIGraph, experts: bool = True) -> dict[str, Node]:
-    """Shared part: load video + mask at the working size, condition, sample, decode."""
+def _mask_video(g: UIGraph, row: float, title: str, file_name: str) -> Node:
+    """LoadVideo → Video Frames at Working Size → ImageToMask (red): a mask video at the working size."""
+    mask_video = g.add("LoadVideo", 0, row, title=title, file=file_name)
+    mask_frames = g.add("OmnimatteVideoFrames", 1, row, width=WORK_WIDTH, height=WORK_HEIGHT)
+    g.link(mask_video, 0, mask_frames, "video")
+    mask = g.add("ImageToMask", 2, row, channel="red")
+    g.link(mask_frames, "frames", mask, "image")
+    return mask
+
+
+def _one_mask_video(g: UIGraph, frames: Node) -> tuple[Node, str]:
+    return _mask_video(g, 7.5, TITLES["mask"], "mask_00.mp4"), "object_mask"
+
+
+def _decompose(g: UIGraph, experts: bool = True, objects=_one_mask_video) -> dict[str, Node]:
+    """Shared part: load video + mask(s) at the working size, condition, sample, decode.
+
+    ``objects(g, frames)`` adds the object masks' nodes → (node, conditioning input it feeds).
+    """
     m = _models(g, experts)
     size = {"width": WORK_WIDTH, "height": WORK_HEIGHT}
     video = g.add("LoadVideo", 0, 6, title=TITLES["video"], file="input_video.mp4")
     frames = g.add("OmnimatteVideoFrames", 1, 6, **size)
     g.link(video, 0, frames, "video")
-    mask_video = g.add("LoadVideo", 0, 7.5, title=TITLES["mask"], file="mask_00.mp4")
-    mask_frames = g.add("OmnimatteVideoFrames", 1, 7.5, **size)
-    g.link(mask_video, 0, mask_frames, "video")
-    mask = g.add("ImageToMask", 2, 7.5, channel="red")
-    g.link(mask_frames, "frames", mask, "image")
+    mask, mask_input = objects(g, frames)
     first = g.add("ImageFromBatch", 2, 4.5, batch_index=0, length=1)
     g.link(frames, "frames", first, "image")
     encode = g.add("CLIPVisionEncode", 3, 4.5, crop="none")
@@ -151,7 +164,7 @@ def _decompose(g: UIGraph, experts: bool = True) -> dict[str, Node]:
     for name, source in (("positive", m["positive"]), ("negative", m["negative"]), ("vae", m["vae"])):
         g.link(source, 0, cond, name)
     g.link(frames, "frames", cond, "video")
-    g.link(mask, 0, cond, "object_mask")
+    g.link(mask, 0, cond, mask_input)
     g.link(encode, 0, cond, "clip_vision_output")
     sampler = g.add("BranchWanSampler", 4, 0, seed=43, steps=50, cfg=1.0, tau=0.5)
     g.link(m["model"], 0, sampler, "model")
@@ -163,6 +176,24 @@ def _decompose(g: UIGraph, experts: bool = True) -> dict[str, Node]:
     g.link(sampler, 0, decode, "background")
     g.link(sampler, 1, decode, "alpha")
     return {"video": video, "decode": decode, "frames": frames, "mask": mask}
+
+
+def _object_chain(g: UIGraph, masks: list[tuple[Node, int]], row: float) -> Node:
+    """Omnimatte Object per mask (front layer first), chained; → the last one (all the objects)."""
+    previous = None
+    for k, (source, output) in enumerate(masks):
+        obj = g.add("OmnimatteObject", 3, row + 1.5 * k, name=f"object_{k}")
+        g.link(source, output, obj, "mask")
+        if previous is not None:
+            g.link(previous, 0, obj, "objects")
+        previous = obj
+    return previous
+
+
+def _two_mask_videos(g: UIGraph, frames: Node) -> tuple[Node, str]:
+    masks = [_mask_video(g, 7.5 + 1.5 * k, f"{TITLES['mask']}{'' if k == 0 else ' 2'}", f"mask_0{k}.mp4")
+             for k in range(2)]
+    return _object_chain(g, [(m, 0) for m in masks], 7.5), "objects"
 
 
 def _save_layers(g: UIGraph, d: dict[str, Node], folder: str, **switches) -> Node:
@@ -239,6 +270,109 @@ def clean_plate_matte() -> dict:
           "Clean Plate* finds the matte, shadows and reflections included, as the difference between the video and "
           "that plate (docs/clean_plate_matte.md). Only the Casper transformer is needed. **Outputs**: " +
           LAYER_FILES.replace("omnimatte/<folder>", "omnimatte/clean_plate_matte"))
+    return g.to_json()
+
+
+OBJECT_LAYER_FILES = """In `output/omnimatte/<folder>/`: all the objects together — `background/background.mp4`
+(the clean plate, every object and its effects removed), `alpha/` and `rgba/`. In
+`output/omnimatte/<folder>-<name>/`, one per object: its own `rgba/` (straight alpha), `alpha/`
+(that object with its shadows and reflections) and `background/` (that object removed, the
+others kept)."""
+OBJECTS_NOTE = """Each *Omnimatte Object* adds one object (front layer first; give it a `name` for its
+folder). Each object's layer treats the others as kept, and one more pair removes them all: the
+sampler runs K + 1 pairs (*pairs* = auto batches them when memory allows, else one at a time; the
+layers are the same). *Omnimatte Select Layer* picks one object's layer for the stock nodes;
+*Composite Layer Stack* re-composites them all, over the plate or a new background.
+"""
+
+
+def _save_object_layers(g: UIGraph, d: dict[str, Node], folder: str) -> Node:
+    save = _save_layers(g, d, folder)
+    g.link(d["decode"], "layers", save, "layers")
+    return save
+
+
+def decompose_objects() -> dict:
+    g = UIGraph()
+    d = _decompose(g, objects=_two_mask_videos)
+    _save_object_layers(g, d, "omnimatte/objects")
+    g.add("MarkdownNote", 4, 3, text="## Several objects, a layer each\n\n" + NOTE_COMMON.format(**TITLES) +
+          f"\nPick each object's mask video in *{TITLES['mask']}* and *{TITLES['mask']} 2* (copy a mask "
+          "chain and an *Omnimatte Object* for more). " + OBJECTS_NOTE + "\n**Outputs**: " + OBJECT_LAYER_FILES)
+    return g.to_json()
+
+
+SAM3_FILE = "sam3.1_multiplex_fp16.safetensors"  # as core's SAM3 blueprints name it
+SAM3_TITLES = {"text": "Objects to find (SAM3 text prompt)", "first_mask": "First-frame object mask"}
+SAM3_NOTE = """**SAM3** (core nodes, ComfyUI v0.33+) finds and tracks the objects, so no mask video is needed.
+Put `{file}` in `models/checkpoints/` (core's SAM3 templates name it). Masks come out at the working
+size, as the frames they were tracked on. SAM3's object numbers follow detection order: check them
+with *SAM3 Track Preview* and set *object_indices* on each *SAM3 Track to Mask* to the object you want.
+""".format(file=SAM3_FILE)
+
+
+def _note_without_mask_video(masks_from: str) -> str:
+    """NOTE_COMMON with its mask-video sentence replaced by where the masks come from."""
+    sentence = f"pick the\nobject's mask video in *{TITLES['mask']}* (white = object, one object per file)"
+    note = NOTE_COMMON.format(**TITLES)
+    if sentence not in note:
+        raise ValueError("NOTE_COMMON changed: update _note_without_mask_video")
+    return note.replace(sentence, masks_from)
+
+
+def _sam3_model(g: UIGraph) -> Node:
+    return g.add("CheckpointLoaderSimple", 2, 9, title="SAM3", ckpt_name=SAM3_FILE)
+
+
+def _sam3_text_objects(g: UIGraph, frames: Node) -> tuple[Node, str]:
+    sam3 = _sam3_model(g)
+    text = g.add("CLIPTextEncode", 2, 10.5, title=SAM3_TITLES["text"], text="person")
+    g.link(sam3, 1, text, "clip")
+    track = g.add("SAM3_VideoTrack", 3, 9, max_objects=2)
+    g.link(frames, "frames", track, "images")
+    g.link(sam3, 0, track, "model")
+    g.link(text, 0, track, "conditioning")
+    masks = []
+    for k in range(2):
+        to_mask = g.add("SAM3_TrackToMask", 4, 9 + 1.5 * k, object_indices=str(k))
+        g.link(track, 0, to_mask, "track_data")
+        masks.append((to_mask, 0))
+    return _object_chain(g, masks, 7.5), "objects"
+
+
+def _sam3_first_frame_mask(g: UIGraph, frames: Node) -> tuple[Node, str]:
+    sam3 = _sam3_model(g)
+    image = g.add("LoadImage", 0, 7.5, title=SAM3_TITLES["first_mask"], image="first_frame_mask.png")
+    scaled = g.add("ImageScale", 1, 7.5, width=WORK_WIDTH, height=WORK_HEIGHT, crop="disabled")
+    g.link(image, 0, scaled, "image")
+    mask = g.add("ImageToMask", 2, 7.5, channel="red")
+    g.link(scaled, 0, mask, "image")
+    track = g.add("SAM3_VideoTrack", 3, 9, max_objects=1)
+    g.link(frames, "frames", track, "images")
+    g.link(sam3, 0, track, "model")
+    g.link(mask, 0, track, "initial_mask")
+    to_mask = g.add("SAM3_TrackToMask", 4, 9, object_indices="0")
+    g.link(track, 0, to_mask, "track_data")
+    return to_mask, "object_mask"
+
+
+def sam3_text_objects() -> dict:
+    g = UIGraph()
+    d = _decompose(g, objects=_sam3_text_objects)
+    _save_object_layers(g, d, "omnimatte/sam3_objects")
+    g.add("MarkdownNote", 4, 3, text="## Layers from a text prompt (SAM3)\n\n" +
+          _note_without_mask_video(f"say what to separate in *{SAM3_TITLES['text']}*") + "\n" + SAM3_NOTE +
+          "\n" + OBJECTS_NOTE + "\n**Outputs**: " + OBJECT_LAYER_FILES)
+    return g.to_json()
+
+
+def sam3_first_frame_mask() -> dict:
+    g = UIGraph()
+    d = _decompose(g, objects=_sam3_first_frame_mask)
+    _save_layers(g, d, "omnimatte/sam3_layers")
+    g.add("MarkdownNote", 4, 3, text="## Layers from a first-frame mask (SAM3)\n\n" +
+          _note_without_mask_video(f"paint the object white on black over the first frame and pick that "
+                                   f"image in *{SAM3_TITLES['first_mask']}*") + "\n" + SAM3_NOTE + "\n**Outputs**: " + LAYER_FILES)
     return g.to_json()
 
 
@@ -393,7 +527,9 @@ def toy_world_demo() -> dict:
 
 WORKFLOWS = {"decompose_layers": decompose_layers, "remove_object": remove_object,
              "replace_background": replace_background, "clean_plate_matte": clean_plate_matte,
-             "void_clean_plate_matte": void_clean_plate_matte, "toy_world_demo": toy_world_demo}
+             "void_clean_plate_matte": void_clean_plate_matte, "toy_world_demo": toy_world_demo,
+             "decompose_objects": decompose_objects, "sam3_text_objects": sam3_text_objects,
+             "sam3_first_frame_mask": sam3_first_frame_mask}
 
 
 def build() -> dict[str, dict]:

@@ -29,9 +29,15 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
 
+def role_name(role: str) -> str:
+    """``mask`` → "object mask"; ``mask:dog`` (one of several) → "object mask dog"."""
+    base, _, label = role.partition(":")
+    return f"{ROLES[base]} {label}" if label else ROLES[base]
+
+
 def check_file(role: str, path: Path, allow_truncated: bool) -> video_files.FrameSample:
     """Decode ``path`` once; raise InputError when it is not a usable video."""
-    name = ROLES[role].capitalize()
+    name = role_name(role).capitalize()
     if not path.is_file():
         raise InputError(f"{name}: no file at {path}")
     try:
@@ -50,7 +56,8 @@ def check_file(role: str, path: Path, allow_truncated: bool) -> video_files.Fram
 
 
 def check_inputs(paths: dict[str, Path], allow_truncated: bool = False) -> Report:
-    """paths: role (``ROLES``) → file. → frame counts and warnings; raises InputError for broken files."""
+    """paths: role (``ROLES``; ``mask:<name>`` for one of several masks) → file. → frame counts and warnings;
+    raises InputError for broken files."""
     report = Report()
     samples = {}
     for role, path in paths.items():
@@ -58,12 +65,12 @@ def check_inputs(paths: dict[str, Path], allow_truncated: bool = False) -> Repor
         report.frames[role] = samples[role].decoded
     if "video" in samples:
         report.warnings += input_checks.video_warnings(samples["video"].frames)
-    for role in ("mask", "keep_mask"):
-        if role in samples:
-            report.warnings += input_checks.mask_warnings(samples[role].frames, ROLES[role])
-    for role in ("mask", "keep_mask"):
-        if role in samples and "video" in samples and samples[role].decoded not in (1, report.frames["video"]):
-            raise InputError(f"{ROLES[role]} {paths[role]} has {samples[role].decoded} frames but the input video "
+    masks = [role for role in samples if role.partition(":")[0] in ("mask", "keep_mask")]
+    for role in masks:
+        report.warnings += input_checks.mask_warnings(samples[role].frames, role_name(role))
+    for role in masks:
+        if "video" in samples and samples[role].decoded not in (1, report.frames["video"]):
+            raise InputError(f"{role_name(role)} {paths[role]} has {samples[role].decoded} frames but the input video "
                              f"has {report.frames['video']}: give a mask with one frame per video frame (the same "
                              "frame range), or a single frame for all.")
     return report

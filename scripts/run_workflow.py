@@ -47,6 +47,8 @@ SETTINGS = {"width": WORKING_SIZE, "height": WORKING_SIZE, "mask_threshold": ("O
             "steps": ("BranchWanSampler",), "seed": ("BranchWanSampler",), "tau": ("BranchWanSampler",),
             "cfg": ("BranchWanSampler",)}
 NEEDS_NEW_BACKGROUND = "replace_background"
+SINGLE_OBJECT_WORKFLOWS = ("clean_plate_matte", "void_clean_plate_matte")  # the plate matte takes one mask
+OBJECT_MASK_TITLE = "Object mask video"
 
 
 class RunError(Exception):
@@ -59,7 +61,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="a name in workflows/ (decompose_layers, remove_object, replace_background) or a path")
     p.add_argument("--video", type=Path, help="the clip to decompose (none: the toy-world demo)")
     p.add_argument("--mask", type=Path, action="append",
-                   help="object mask video, white = object (one object per run for now)")
+                   help="object mask video, white = object. Give it once per object (front layer first): each "
+                        "object gets OUT/<clip>-<mask>/, and OUT/<clip>/ holds all of them and the clean plate")
     p.add_argument("--keep-mask", type=Path, help="mask video of other objects to keep untouched (white = keep)")
     p.add_argument("--new-background", type=Path, help="new background video (replace_background)")
     p.add_argument("--out", type=Path, default=Path("omnimatte-out"),
@@ -87,11 +90,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="show ComfyUI's own log and full tracebacks here (they always go to OUT/omnimatte-run.log)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     args = p.parse_args(argv)
-    if args.mask and len(args.mask) > 1:
-        p.error(f"--mask was given {len(args.mask)} times; one object per run for now. Run once per mask (each "
-                "run writes its own OUT/<clip>-<mask>/ folder), or pass the other objects as --keep-mask to keep "
-                "them in the background.")
-    args.mask = args.mask[0] if args.mask else None
+    args.masks = args.mask or []
+    stems = [m.stem for m in args.masks]
+    if len(set(stems)) != len(stems):
+        p.error(f"two --mask files have the same name ({', '.join(stems)}); each object's folder is named after "
+                "its mask file, so rename one")
+    if len(args.masks) > 1 and Path(args.workflow).stem in SINGLE_OBJECT_WORKFLOWS:
+        p.error(f"--workflow {Path(args.workflow).stem} takes one object; give one --mask")
+    args.mask = args.masks[0] if args.masks else None
     if (args.video is None) != (args.mask is None):
         p.error("give both --video and --mask (or neither, for the toy-world demo)")
     args.demo = args.video is None
@@ -105,6 +111,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                 f"--new-background is used by --workflow {NEEDS_NEW_BACKGROUND} only; add that flag or drop it")
     for name in ("video", "mask", "keep_mask", "new_background", "out", "extra_model_paths"):
         setattr(args, name, caller_path(getattr(args, name)))
+    args.masks = [caller_path(m) for m in args.masks]
     if args.workflow.endswith(".json"):
         args.workflow = str(caller_path(Path(args.workflow)))
     return args
@@ -126,8 +133,10 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
     if not path.is_file():
         raise RunError(f"no workflow {path}. Choose one of: {', '.join(p.stem for p in WORKFLOWS_DIR.glob('*.json'))}")
     prompt = workflow_prompt(path)
+    masks = [(title[len(OBJECT_MASK_TITLE) + 1:], name) for title, name in input_names.items()
+             if title.startswith(OBJECT_MASK_TITLE + ":")]
     for title, file_name in input_names.items():
-        if title == wf.KEEP_MASK_TITLE:
+        if title == wf.KEEP_MASK_TITLE or title.startswith(OBJECT_MASK_TITLE + ":"):
             continue  # wired in below, at the working size
         nodes = wf.nodes_titled(prompt, title)
         if not nodes:
@@ -148,14 +157,22 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
             _set_all(prompt, node_type, name, getattr(args, name))
     if wf.KEEP_MASK_TITLE in input_names:
         wf.add_keep_mask(prompt, input_names[wf.KEEP_MASK_TITLE])
+    if masks:
+        try:
+            wf.use_object_masks(prompt, masks)
+        except ValueError as err:
+            raise RunError(f"workflow {path.name}: {err}") from err
     _set_all(prompt, "SaveOmnimatteLayers", "folder", layer_folder_name(args))
     _set_all(prompt, "SaveOmnimatteLayers", "rgba_format", args.rgba_format)
     return prompt
 
 
 def layer_folder_name(args: argparse.Namespace) -> str:
-    """``<clip>-<mask>``: the layout OUT/<clip>-<object>/<layer>/ (the writer numbers a taken one -2, -3 …)."""
-    return f"{args.video.stem}-{args.mask.stem}"
+    """``<clip>-<mask>``: the layout OUT/<clip>-<object>/<layer>/ (the writer numbers a taken one -2, -3 …).
+
+    With several masks, ``<clip>``: the writer adds ``-<mask>`` for each object's folder beside it.
+    """
+    return args.video.stem if len(args.masks) > 1 else f"{args.video.stem}-{args.mask.stem}"
 
 
 def workflow_prompt(path: Path) -> dict:
@@ -240,7 +257,11 @@ def run(args: argparse.Namespace) -> dict:
 def run_on_files(args: argparse.Namespace) -> dict:
     import folder_paths
 
-    inputs = {"Input video": args.video, "Object mask video": args.mask}
+    inputs = {"Input video": args.video}
+    if len(args.masks) > 1:
+        inputs.update({f"{OBJECT_MASK_TITLE}:{m.stem}": m for m in args.masks})
+    else:
+        inputs[OBJECT_MASK_TITLE] = args.mask
     if args.keep_mask:
         inputs[wf.KEEP_MASK_TITLE] = args.keep_mask
     if args.new_background:
@@ -269,6 +290,9 @@ def check_inputs(args: argparse.Namespace) -> None:
     from scripts import preflight
 
     paths = {role: getattr(args, role) for role in preflight.ROLES if getattr(args, role) is not None}
+    if len(args.masks) > 1:
+        del paths["mask"]
+        paths.update({f"mask:{m.stem}": m for m in args.masks})
     try:
         report = preflight.check_inputs(paths, args.allow_truncated)
     except preflight.InputError as err:
@@ -278,7 +302,7 @@ def check_inputs(args: argparse.Namespace) -> None:
     if report.warnings and args.strict:
         raise RunError(f"--strict: stopping on {len(report.warnings)} input warning(s) above. Fix the inputs, "
                        "or run without --strict if they are what you meant.")
-    log.info("inputs: %s", ", ".join(f"{preflight.ROLES[r]} {n} frames" for r, n in report.frames.items()))
+    log.info("inputs: %s", ", ".join(f"{preflight.role_name(r)} {n} frames" for r, n in report.frames.items()))
 
 
 def execute(prompt: dict, out: Path) -> dict:

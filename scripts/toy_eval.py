@@ -56,7 +56,7 @@ def decompose(models: ToyModels, clip, effect: str | None = TOY_FILES["effect_ex
         background, alpha = call_node("BranchWanSampler", model=models.model, experts=experts, positive=positive,
                                       negative=negative, latent=latent, seed=seed, steps=steps, cfg=1.0,
                                       sampler_name="euler", scheduler="simple", tau=tau)
-        bg, matte = call_node("OmnimatteDecode", vae=models.vae, background=background, alpha=alpha)
+        bg, matte, _ = call_node("OmnimatteDecode", vae=models.vae, background=background, alpha=alpha)
         foreground, _ = call_node("RecoverForeground", video=clip.video, background=bg, alpha=matte, epsilon=1e-3)
     return {"background": bg.float().clone(), "alpha": matte.float().clone(), "foreground": foreground.float().clone()}
 

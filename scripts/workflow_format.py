@@ -137,20 +137,80 @@ def without_clip_vision(prompt: dict) -> dict:
 KEEP_MASK_TITLE = "Keep mask video"
 
 
+def _mask_chain(prompt: dict, key: str, file_name: str, title: str, size: dict) -> str:
+    """LoadVideo → OmnimatteVideoFrames (working size) → ImageToMask (red), keys prefixed ``key``; → the mask's key."""
+    load, frames, mask = f"{key}_video", f"{key}_frames", f"{key}_mask"
+    prompt[load] = {"class_type": "LoadVideo", "inputs": {"file": file_name}, "_meta": {"title": title}}
+    prompt[frames] = {"class_type": "OmnimatteVideoFrames", "inputs": {"video": [load, 0], **size,
+                                                                       "allow_truncated": False}}
+    prompt[mask] = {"class_type": "ImageToMask", "inputs": {"image": [frames, 0], "channel": "red"}}
+    return mask
+
+
 def add_keep_mask(prompt: dict, file_name: str) -> dict:
     """Wire a keep-mask video into every ``OmnimatteConditioning``'s optional ``keep_mask``, in place.
 
-    The chain mirrors the object mask's: LoadVideo → OmnimatteVideoFrames (at the same working
+    The chain mirrors the object mask's: LoadVideo → OmnimatteVideoFrames (at the video frames'
     size) → ImageToMask (red).
     """
     for key, node in list(prompt.items()):
         if node["class_type"] != "OmnimatteConditioning":
             continue
-        size = {k: node["inputs"][k] for k in ("width", "height")}
-        load, frames, mask = f"{key}_keep_video", f"{key}_keep_frames", f"{key}_keep_mask"
-        prompt[load] = {"class_type": "LoadVideo", "inputs": {"file": file_name}, "_meta": {"title": KEEP_MASK_TITLE}}
-        prompt[frames] = {"class_type": "OmnimatteVideoFrames",
-                          "inputs": {"video": [load, 0], **size, "allow_truncated": False}}
-        prompt[mask] = {"class_type": "ImageToMask", "inputs": {"image": [frames, 0], "channel": "red"}}
-        node["inputs"]["keep_mask"] = [mask, 0]
+        size = _frames_size(prompt, node)
+        node["inputs"]["keep_mask"] = [_mask_chain(prompt, f"{key}_keep", file_name, KEEP_MASK_TITLE, size), 0]
     return prompt
+
+
+def use_object_masks(prompt: dict, masks: list[tuple[str, str]]) -> dict:
+    """Several objects instead of one, in place: each (name, mask file) becomes a mask chain and an
+    ``OmnimatteObject``, chained in order into every ``OmnimatteConditioning``'s ``objects``; the
+    single object's chain goes, and each ``SaveOmnimatteLayers`` gets its decoder's ``layers``.
+
+    Raises ValueError when another node also uses the single object's mask (such a workflow, e.g.
+    the clean-plate matte, takes one object).
+    """
+    for key, node in list(prompt.items()):
+        if node["class_type"] != "OmnimatteConditioning":
+            continue
+        size = _frames_size(prompt, node)
+        old_chain = _chain_above(prompt, node["inputs"].pop("object_mask")[0])
+        users = [k for k, n in prompt.items() if k not in old_chain and
+                 any(isinstance(v, list) and v and v[0] in old_chain for v in n["inputs"].values())]
+        if users:
+            names = sorted({prompt[k]["class_type"] for k in users})
+            raise ValueError(f"this workflow also gives the object mask to {', '.join(names)}, which takes one "
+                             "object; give one --mask")
+        for old in old_chain:
+            del prompt[old]
+        previous = None
+        for i, (name, file_name) in enumerate(masks):
+            mask = _mask_chain(prompt, f"{key}_object{i}", file_name, f"Object mask video {i + 1}", size)
+            inputs = {"mask": [mask, 0], "name": name, **({"objects": [previous, 0]} if previous else {})}
+            previous = f"{key}_object{i}"
+            prompt[previous] = {"class_type": "OmnimatteObject", "inputs": inputs}
+        node["inputs"]["objects"] = [previous, 0]
+    for node in prompt.values():
+        source = node["inputs"].get("background") if node["class_type"] == "SaveOmnimatteLayers" else None
+        if source and prompt[source[0]]["class_type"] == "OmnimatteDecode":
+            node["inputs"]["layers"] = [source[0], 2]
+    return prompt
+
+
+def _frames_size(prompt: dict, conditioning: dict) -> dict:
+    """The size the conditioning's video frames are decoded at (a mask must match them), else its own."""
+    source = conditioning["inputs"].get("video")
+    node = prompt.get(source[0]) if isinstance(source, list) else None
+    if node is not None and node["class_type"] == "OmnimatteVideoFrames":
+        return {k: node["inputs"][k] for k in ("width", "height")}
+    return {k: conditioning["inputs"][k] for k in ("width", "height")}
+
+
+def _chain_above(prompt: dict, key: str) -> set[str]:
+    """``key`` and every node it takes input from (the single object's LoadVideo → frames → mask)."""
+    chain, pending = set(), [key]
+    while pending:
+        current = pending.pop()
+        chain.add(current)
+        pending += [v[0] for v in prompt[current]["inputs"].values() if isinstance(v, list) and v
+                    and isinstance(v[0], str) and v[0] in prompt and v[0] not in chain]
+    return chain

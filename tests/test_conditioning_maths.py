@@ -36,11 +36,12 @@ def test_casper_inputs_pad_and_remember_the_source(core):
     mask[:, 8:16, 8:24] = 1
     keep = torch.zeros(1, 24, 40)
     keep[:, 18:, 30:] = 1
-    inputs = cond.casper_inputs(video, mask, keep, height=16, width=32, dilation_px=1, threshold=0.5)
-    assert inputs.video.shape == (9, 16, 32, 3) and inputs.trimask.shape == (9, 16, 32)
-    assert inputs.concat_mask.shape == (1, 4, 3, 2, 4)
+    inputs = cond.casper_inputs(video, [mask], keep, height=16, width=32, dilation_px=1, threshold=0.5)
+    assert inputs.video.shape == (9, 16, 32, 3) and inputs.trimask.shape == (1, 9, 16, 32)  # one pair
+    assert inputs.concat_mask.shape == (2, 4, 3, 2, 4)  # its trimask on the background and the alpha row
     assert inputs.source == cond.SourceInfo(frames=6, height=24, width=40, padded_frames=9)
     assert set(inputs.trimask.unique().tolist()) == {0.0, 0.5, 1.0}
+    assert torch.equal(inputs.concat_mask[0], inputs.concat_mask[1])
     assert torch.equal(inputs.video[6], inputs.video[4])  # mirrored: …, 4, 5, 4, 3, 2
     restored = cond.layers_to_source(inputs.video, inputs.source)
     assert restored.shape == video.shape

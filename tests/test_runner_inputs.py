@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -160,11 +161,28 @@ def test_suspicious_mask_warns_and_runs_without_strict(clip_dir, tmp_path):
 
 # -- 5. several masks -------------------------------------------------------------------------------
 
-def test_repeated_mask_is_refused_naming_the_way_out(clip_dir):
-    done = run_py(["--video", str(clip_dir / "input_video.mp4"), "--mask", str(clip_dir / "mask_00.mp4"),
-                   "--mask", str(clip_dir / "mask_01.mp4"), *TOY_FAST])
-    assert done.returncode == 2
-    assert "--mask was given 2 times" in done.stderr and "--keep-mask" in done.stderr
+def test_repeated_masks_give_a_folder_per_object_and_one_for_all(clip_dir, tmp_path):
+    done = run_sh(["--video", "input_video.mp4", "--mask", "mask_00.mp4", "--mask", "mask_01.mp4",
+                   "--out", str(tmp_path), *TOY_FAST], cwd=clip_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "object mask mask_00 17 frames" in done.stderr and "object mask mask_01 17 frames" in done.stderr
+    for folder in ("input_video", "input_video-mask_00", "input_video-mask_01"):  # all objects; each object
+        assert_layers(tmp_path / folder)
+    alphas = [np.stack([np.asarray(Image.open(p)) for p in sorted((tmp_path / f"input_video-{m}" / "alpha").glob("*.png"))])
+              for m in ("mask_00", "mask_01")]
+    assert not np.array_equal(alphas[0], alphas[1])
+
+
+def test_repeated_masks_are_checked_and_refused_where_they_cannot_work(clip_dir):
+    broken = run_py(["--video", str(clip_dir / "input_video.mp4"), "--mask", str(clip_dir / "mask_00.mp4"),
+                     "--mask", str(clip_dir / "notes.mp4"), *TOY_FAST])
+    assert broken.returncode == 2 and "Object mask notes" in broken.stderr and "not a readable video" in broken.stderr
+    same = run_py(["--video", str(clip_dir / "input_video.mp4"), "--mask", str(clip_dir / "mask_00.mp4"),
+                   "--mask", str(clip_dir / "mask_00.mp4"), *TOY_FAST])
+    assert same.returncode == 2 and "two --mask files have the same name" in same.stderr
+    plate = run_py(["--workflow", "clean_plate_matte", "--video", str(clip_dir / "input_video.mp4"),
+                    "--mask", str(clip_dir / "mask_00.mp4"), "--mask", str(clip_dir / "mask_01.mp4"), *TOY_FAST])
+    assert plate.returncode == 2 and "--workflow clean_plate_matte takes one object" in plate.stderr
 
 
 def test_keep_mask_reaches_the_conditioning(clip_dir, tmp_path):

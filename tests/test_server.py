@@ -58,5 +58,7 @@ def test_object_info_lists_inputs_defaults_ranges_and_tooltips(comfy_server, pac
     experts = info["LoadOmnimatteExperts"]["input"]["required"]
     assert experts["effect_expert"][1]["options"][0] == "none"
     cond = info["OmnimatteConditioning"]["input"]
-    assert set(cond["optional"]) == {"clip_vision_output", "keep_mask"} and cond["required"]["width"][1]["step"] == 16
-    assert info["OmnimatteDecode"]["output"] == ["IMAGE", "MASK"]
+    assert set(cond["optional"]) == {"clip_vision_output", "keep_mask", "object_mask", "objects"}
+    assert cond["required"]["width"][1]["step"] == 16 and cond["optional"]["objects"][0] == "OMNIMATTE_OBJECTS"
+    assert info["OmnimatteDecode"]["output"] == ["IMAGE", "MASK", "OMNIMATTE_LAYERS"]
+    assert info["BranchWanSampler"]["input"]["optional"]["pairs"][1]["options"] == ["auto", "batched", "sequential"]

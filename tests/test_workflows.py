@@ -23,10 +23,14 @@ ALL_NAMES = [p.stem for p in ALL_WORKFLOWS]
 TOY_DEMO = "toy_world_demo"  # the embedded toy world; tested in test_toy_world.py as well
 VOID = "void_clean_plate_matte"  # core VOID (CogVideoX) â†’ plate matte: validated offline only, its weights
 # are not available here, so it is excluded from the end-to-end runs
-NAMES = [n for n in ALL_NAMES if n not in (TOY_DEMO, VOID)]  # the pack-model workflows, run end to end
+SAM3 = ["sam3_first_frame_mask", "sam3_text_objects"]  # core SAM3 masks: validated offline only, for the same
+# reason (its weights are not available here); SAM3 arrived in v0.33.0, so on older hosts validation skips
+OFFLINE_ONLY = [VOID, *SAM3]
+NAMES = [n for n in ALL_NAMES if n not in (TOY_DEMO, *OFFLINE_ONLY)]  # the pack-model workflows, run end to end
 WORKFLOWS = [p for p in ALL_WORKFLOWS if p.stem in NAMES]
 API_DIR = PACK_DIR / "tests" / "workflows_api"
-FILE_INPUTS = {"unet_name", "clip_name", "vae_name", "effect_expert", "quality_expert", "embeds_name", "file"}
+FILE_INPUTS = {"unet_name", "clip_name", "vae_name", "effect_expert", "quality_expert", "embeds_name", "file",
+               "ckpt_name", "image"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 FRAMES, HEIGHT, WIDTH = 9, 384, 640  # the short cut of animator-draw
 TINY_SETTINGS = {"OmnimatteConditioning": {"width": 112, "height": 64},
@@ -37,6 +41,8 @@ LAYER_FILES = {  # what Save Omnimatte Layers writes for each workflow: layer â†
     "remove_object": {"background": (1, ".mp4")},
     "replace_background": {"composite": (1, ".mp4")},
     "clean_plate_matte": {"rgba": (FRAMES, ".png"), "alpha": (FRAMES, ".png"), "background": (1, ".mp4")},
+    # all objects together, then each of the two objects
+    "decompose_objects": {"rgba": (3 * FRAMES, ".png"), "alpha": (3 * FRAMES, ".png"), "background": (3, ".mp4")},
 }
 
 
@@ -49,8 +55,9 @@ def _definitions(ui: dict) -> dict:
 
 
 def test_the_workflows_exist():
-    assert NAMES == ["clean_plate_matte", "decompose_layers", "remove_object", "replace_background"]
-    assert ALL_NAMES == sorted(NAMES + [TOY_DEMO, VOID])
+    assert NAMES == ["clean_plate_matte", "decompose_layers", "decompose_objects", "remove_object",
+                     "replace_background"]
+    assert ALL_NAMES == sorted(NAMES + [TOY_DEMO, *OFFLINE_ONLY])
     assert sorted(p.stem for p in API_DIR.glob("*.json")) == ALL_NAMES
 
 
@@ -61,6 +68,8 @@ def test_workflow_fits_the_node_definitions(pack, path):
     ui = _load(path)
     if path.stem == VOID and "VOIDInpaintConditioning" not in nodes.NODE_CLASS_MAPPINGS:
         pytest.skip("this host has no core VOID nodes (they arrived in ComfyUI v0.33.0)")
+    if path.stem in SAM3 and "SAM3_VideoTrack" not in nodes.NODE_CLASS_MAPPINGS:
+        pytest.skip("this host has no core SAM3 nodes (they arrived in ComfyUI v0.33.0)")
     by_id = {n["id"]: n for n in ui["nodes"]}
     assert any(n["type"] in wf.NOTE_NODES for n in ui["nodes"]), "each workflow explains its inputs in a note"
     for node in ui["nodes"]:
@@ -90,7 +99,8 @@ def _check_widgets(node: dict, spec: dict) -> None:
             assert options.get("min", value) <= value <= options.get("max", value), f"{where}={value}"
         elif name in FILE_INPUTS:
             none_ok = name in ("effect_expert", "quality_expert") and value == "none"  # background-only
-            assert isinstance(value, str) and (value.endswith((".safetensors", ".mp4")) or none_ok), f"{where}={value}"
+            assert isinstance(value, str) and (value.endswith((".safetensors", ".mp4", ".png")) or none_ok), \
+                f"{where}={value}"
         elif wf.combo_options(kind, options) is not None:
             assert value in wf.combo_options(kind, options), f"{where}={value}"
 
@@ -116,6 +126,38 @@ def test_void_workflow_wiring_and_api_copy_in_step(pack):
     assert api[api[matte]["inputs"]["clean_plate"][0]]["class_type"] == "VAEDecode"
     assert {api[k]["inputs"]["unet_name"] for k in of_type("UNETLoader")} == {"void_pass1.safetensors"}
     assert not of_type("BranchWanSampler") and not of_type("LoadOmnimatteExperts")  # no pack model at all
+
+
+@pytest.mark.parametrize("name", SAM3)
+def test_sam3_workflow_wiring_and_api_copy_in_step(pack, name):
+    import nodes
+
+    if "SAM3_VideoTrack" not in nodes.NODE_CLASS_MAPPINGS:
+        pytest.skip("this host has no core SAM3 nodes (they arrived in ComfyUI v0.33.0)")
+    ui = _load(PACK_DIR / "workflows" / f"{name}.json")
+    api = wf.ui_to_api(ui, _definitions(ui))
+    assert api == _load(API_DIR / f"{name}.json"), "tests/workflows_api is stale: run python -m scripts.build_workflows"
+    of_type = lambda t: [k for k, n in api.items() if n["class_type"] == t]  # noqa: E731
+    (track,) = of_type("SAM3_VideoTrack")
+    frames = api[track]["inputs"]["images"][0]
+    assert api[frames]["class_type"] == "OmnimatteVideoFrames"  # tracked on the working-size frames
+    assert api[api[track]["inputs"]["model"][0]]["inputs"]["ckpt_name"].startswith("sam3")
+    picks = of_type("SAM3_TrackToMask")
+    (cond,) = of_type("OmnimatteConditioning")
+    assert api[cond]["inputs"]["video"][0] == frames
+    if name == "sam3_text_objects":
+        assert sorted(api[k]["inputs"]["object_indices"] for k in picks) == ["0", "1"]
+        assert api[api[api[track]["inputs"]["conditioning"][0]]["inputs"]["clip"][0]]["class_type"] == \
+            "CheckpointLoaderSimple"  # SAM3's own text encoder
+        last = api[cond]["inputs"]["objects"][0]
+        assert api[last]["class_type"] == "OmnimatteObject"
+        assert api[api[last]["inputs"]["objects"][0]]["inputs"]["mask"][0] in picks
+        (save,) = of_type("SaveOmnimatteLayers")
+        assert api[save]["inputs"]["layers"] == [of_type("OmnimatteDecode")[0], 2]
+    else:
+        assert api[cond]["inputs"]["object_mask"] == [picks[0], 0] and "objects" not in api[cond]["inputs"]
+        scale = api[api[api[track]["inputs"]["initial_mask"][0]]["inputs"]["image"][0]]
+        assert (scale["class_type"], scale["inputs"]["width"], scale["inputs"]["height"]) == ("ImageScale", 832, 480)
 
 
 def test_toy_demo_defaults_and_api_copy_in_step(pack):
@@ -170,6 +212,7 @@ def server_inputs(comfy_server, tmp_path_factory):
     for path in clips.values():
         shutil.copy(path, comfy_server.base_dir / "input" / path.name)
     return {"Input video": clips["video"].name, "Object mask video": clips["mask"].name,
+            "Object mask video 2": clips["mask"].name,  # decompose_objects: the plumbing, one mask twice
             "New background video": clips["new_background"].name}
 
 

@@ -39,6 +39,15 @@ class DataConfig:
 
 
 @dataclass
+class KeptObject:
+    """Ground truth of the second (kept, behind) object: it makes the toy world's two-object scenes."""
+
+    object_alpha: torch.Tensor  # [N, H, W]
+    gt_alpha: torch.Tensor  # [N, H, W] object ∪ its shadow
+    plate: torch.Tensor  # [N, H, W, 3] the background without it (or its shadow): both objects removed
+
+
+@dataclass
 class Clip:
     video: torch.Tensor  # [N, H, W, 3] the composite the model sees
     background: torch.Tensor  # [N, H, W, 3] clean background (camera motion applied, no shadow)
@@ -50,16 +59,7 @@ class Clip:
     caption: str
     meta: dict = field(default_factory=dict)
     keep_mask: torch.Tensor | None = None  # bool [N, H, W] the second object to keep, if any
-    kept: "KeptObject | None" = None  # the kept object's own ground truth, if any
-
-
-@dataclass
-class KeptObject:
-    """Ground truth of the second (kept, behind) object: it makes the toy world's two-object scenes."""
-
-    object_alpha: torch.Tensor  # [N, H, W]
-    gt_alpha: torch.Tensor  # [N, H, W] object ∪ its shadow
-    plate: torch.Tensor  # [N, H, W, 3] the background without it (or its shadow): both objects removed
+    kept: KeptObject | None = None  # the kept object's own ground truth, if any
 
     @property
     def removed_alpha(self) -> torch.Tensor:
