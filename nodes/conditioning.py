@@ -32,7 +32,8 @@ class OmnimatteConditioning(io.ComfyNode):
                                                           "(CLIPTextEncode with umt5, or OmnimatteLoadTextEmbeds)."),
                 io.Conditioning.Input("negative", tooltip="Negative prompt (unused at cfg 1, Casper's default)."),
                 io.Vae.Input("vae", tooltip="wan_2.1_vae."),
-                io.Image.Input("video", tooltip="The frames to decompose, at any size; resized to width×height."),
+                io.Image.Input("video", tooltip="The frames to decompose, at any size and length; resized to "
+                                                "width×height. Long clips are sampled in windows by the sampler."),
                 io.Mask.Input("object_mask", optional=True,
                               tooltip="ONE object to separate, per frame or one frame for all; 1 = object (white in "
                                       "a mask video). Its shadows need not be included. Connect this or 'objects'."),
@@ -77,9 +78,8 @@ class OmnimatteConditioning(io.ComfyNode):
         _check_inputs(video, masks, names, keep_mask, width, height)
         n = video.shape[0]
         if n > casper.LONGEST_WINDOW:
-            log.warning("%s: %d frames is more than the %d Casper was trained on; running them as one window "
-                        "(slower, and quality may drop). Long-video windows are not supported yet.",
-                        NODE, n, casper.LONGEST_WINDOW)
+            log.info("%s: %d frames, more than the %d Casper was trained on: Branch Wan Sampler samples them in "
+                     "time windows (its window_frames; 0 = one window).", NODE, n, casper.LONGEST_WINDOW)
         for name, mask in zip(names, masks):
             suspicious = input_checks.coverage_warning(mask, mask_threshold)
             if suspicious:

@@ -12,6 +12,7 @@ from omnimatte_core import conditioning as casper
 from omnimatte_core.patching import has_image_embedding
 from omnimatte_core.sampling import PAIR_MODES, progress_callback, sample_layers
 from omnimatte_core.schedule import check_tau
+from omnimatte_core.windows import DEFAULT_OVERLAP_FRAMES, TRAINED_FRAMES, WindowPlan
 from .checks import CATEGORY, core_error
 from .experts import OmnimatteExperts
 
@@ -55,6 +56,14 @@ class BranchWanSampler(io.ComfyNode):
                                tooltip="Several objects only: sample every object's pair in one batch (faster) or "
                                        "one pair at a time (less memory). auto = batched when ComfyUI's memory "
                                        "estimate fits. The layers are the same either way."),
+                io.Int.Input("window_frames", default=TRAINED_FRAMES, min=0, max=4097, optional=True,
+                             tooltip="Clips longer than this many frames are sampled in overlapping time windows "
+                                     "of this length (4n+1; Casper was trained on 81): memory and time then grow "
+                                     "linearly with the clip. 0 = the whole clip as one window (attention cost "
+                                     "grows with the square of its length, and quality drops past 81)."),
+                io.Int.Input("window_overlap", default=DEFAULT_OVERLAP_FRAMES, min=0, max=4096, optional=True,
+                             tooltip="Frames shared by neighbouring windows, blended smoothly. More overlap = "
+                                     "smoother seams but more windows (cost); less = faster, seams may show."),
             ],
             outputs=[
                 io.Latent.Output(display_name="background", tooltip="Clean background plate (object and its "
@@ -66,9 +75,11 @@ class BranchWanSampler(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, experts, positive, negative, latent, seed: int, steps: int, cfg: float,
-                sampler_name: str, scheduler: str, tau: float, pairs: str = "auto") -> io.NodeOutput:
+                sampler_name: str, scheduler: str, tau: float, pairs: str = "auto",
+                window_frames: int = TRAINED_FRAMES, window_overlap: int = DEFAULT_OVERLAP_FRAMES) -> io.NodeOutput:
         try:
             tau = check_tau(tau)
+            windows = WindowPlan.from_video_frames(window_frames, window_overlap)
         except ValueError as err:
             raise core_error(NODE, err) from err
         samples = _checked_latent(latent)
@@ -77,7 +88,8 @@ class BranchWanSampler(io.ComfyNode):
         _check_clip_vision(model, positive)
         try:
             background, alpha = sample_layers(model, experts, positive, negative, samples, seed, steps, cfg,
-                                              sampler_name, scheduler, tau, progress_callback(model, steps), pairs)
+                                              sampler_name, scheduler, tau, progress_callback(model, steps), pairs,
+                                              windows)
         except ValueError as err:
             raise core_error(NODE, err) from err
         keep = {key: latent[key] for key in (casper.SOURCE_KEY, casper.OBJECTS_KEY) if key in latent}

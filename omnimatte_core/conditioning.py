@@ -17,7 +17,7 @@ from . import trimask as tm
 SOURCE_KEY = "omnimatte_source"  # where a LATENT dict carries its SourceInfo
 NO_ALPHA_KEY = "omnimatte_no_alpha"  # set on the alpha LATENT of a background-only run (no experts)
 OBJECTS_KEY = "omnimatte_objects"  # the object names of a several-object latent, in layer order
-LONGEST_WINDOW = 81  # frames Casper was trained on; longer clips run as one window
+LONGEST_WINDOW = 81  # frames Casper was trained on; the sampler runs longer clips in windows (windows.py)
 VAE_STRIDE = 8  # Wan 2.1 VAE: 8× in space, 4× in time (after the first frame)
 SIZE_MULTIPLE = 16  # VAE stride × patch size 2
 

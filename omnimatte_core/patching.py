@@ -30,6 +30,7 @@ from .branch_attention import AttentionMask, branch_attention
 from .branch_lora import TARGETS, add_to_alpha_rows
 from .experts import BaseSignature, Expert
 from .schedule import ExpertSchedule
+from .windows import WindowPlan, run_windowed
 
 PATCH_KEY = "easy_omnimatte_branch"
 log = logging.getLogger(__name__)
@@ -153,16 +154,15 @@ def has_image_embedding(model) -> bool:
     return getattr(model.model.diffusion_model, "img_emb", None) is not None
 
 
-def apply_branch_experts(model, effect: Optional[Expert], quality: Optional[Expert], tau: float = 0.5):
+def apply_branch_experts(model, effect: Optional[Expert], quality: Optional[Expert], tau: float = 0.5,
+                         windows: Optional[WindowPlan] = None, between: Optional[Callable[[], None]] = None):
     """Return a patched ``model.clone()`` that runs the dual-branch forward with the experts.
 
-    ``model`` is left untouched. A MODEL carrying core context windows is refused: they
-    crash on the ``[bg, α]`` pair batch.
+    ``model`` is left untouched. With ``windows`` each model call runs per temporal window
+    (``windows.run_windowed``; ``between`` before each window). A MODEL carrying core context
+    windows is refused: they crash on the ``[bg, α]`` pair batch.
     """
-    if model.model_options.get("context_handler") is not None:
-        raise ValueError("the MODEL carries ComfyUI context windows (WanContextWindowsManual / ContextWindows), "
-                         "which break on the [background, alpha] pair batch. Remove that node; videos up to "
-                         "81 frames run as one window")
+    _refuse_context_windows(model)
     base = base_signature(model)
     experts = [e for e in (effect, quality) if e is not None]
     for expert in experts:
@@ -174,9 +174,7 @@ def apply_branch_experts(model, effect: Optional[Expert], quality: Optional[Expe
     runtime = BranchRuntime(schedule, weights)
 
     patched = model.clone()
-    patched.remove_wrappers_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PATCH_KEY)
-    patched.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, PATCH_KEY,
-                                 runtime.diffusion_model_wrapper)
+    _set_wrappers(patched, ([_window_wrapper(windows, between)] if windows else []) + [runtime.diffusion_model_wrapper])
     lora_blocks = sorted({block for e in experts for block in e.info.blocks})
     patched.set_injections(PATCH_KEY, [_injection(runtime, lora_blocks)])
     weights_patcher = comfy.model_patcher.ModelPatcher(
@@ -184,6 +182,39 @@ def apply_branch_experts(model, effect: Optional[Expert], quality: Optional[Expe
     patched.set_additional_models(PATCH_KEY, [weights_patcher])
     patched.set_attachments(PATCH_KEY, runtime)
     return patched
+
+
+def apply_windows(model, windows: WindowPlan, between: Optional[Callable[[], None]] = None):
+    """A ``model.clone()`` whose diffusion model runs per temporal window: the remover alone, no experts."""
+    _refuse_context_windows(model)
+    patched = model.clone()
+    _set_wrappers(patched, [_window_wrapper(windows, between)])
+    return patched
+
+
+def _refuse_context_windows(model) -> None:
+    if model.model_options.get("context_handler") is not None:
+        raise ValueError("the MODEL carries ComfyUI context windows (WanContextWindowsManual / ContextWindows), "
+                         "which break on the [background, alpha] pair batch. Remove that node: the sampler's own "
+                         "window_frames and window_overlap run long clips in windows")
+
+
+def _set_wrappers(patched, wrappers: list[Callable]) -> None:
+    """Our DIFFUSION_MODEL wrappers, all under PATCH_KEY, outermost first."""
+    kind = comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL
+    patched.remove_wrappers_with_key(kind, PATCH_KEY)
+    for wrapper in wrappers:
+        patched.add_wrapper_with_key(kind, PATCH_KEY, wrapper)
+
+
+def _window_wrapper(plan: WindowPlan, between: Optional[Callable[[], None]]) -> Callable:
+    """Splits each model call in time (x [B, C, T, h, w], conditioning channels included) into windows.
+
+    Wan sizes its RoPE grid from each call's input, so positions restart at 0 in every window.
+    """
+    def wrapper(executor, x, timestep, context, *args, **kwargs):
+        return run_windowed(lambda window: executor(window, timestep, context, *args, **kwargs), x, plan, between)
+    return wrapper
 
 
 def models_to_load(patcher) -> list:

@@ -45,7 +45,8 @@ MODEL_FLAGS = {"unet": ("UNETLoader", "unet_name"), "text_encoder": ("CLIPLoader
 WORKING_SIZE = ("OmnimatteConditioning", "OmnimatteVideoFrames")
 SETTINGS = {"width": WORKING_SIZE, "height": WORKING_SIZE, "mask_threshold": ("OmnimatteConditioning",),
             "steps": ("BranchWanSampler",), "seed": ("BranchWanSampler",), "tau": ("BranchWanSampler",),
-            "cfg": ("BranchWanSampler",)}
+            "cfg": ("BranchWanSampler",), "window_frames": ("BranchWanSampler",),
+            "window_overlap": ("BranchWanSampler",)}
 NEEDS_NEW_BACKGROUND = "replace_background"
 SINGLE_OBJECT_WORKFLOWS = ("clean_plate_matte", "void_clean_plate_matte")  # the plate matte takes one mask
 OBJECT_MASK_TITLE = "Object mask video"

@@ -44,18 +44,26 @@ def load_toy_models() -> ToyModels:
 
 def decompose(models: ToyModels, clip, effect: str | None = TOY_FILES["effect_expert"],
               quality: str | None = TOY_FILES["quality_expert"], tau: float = 0.5, steps: int = TOY_STEPS,
-              seed: int = 43) -> dict[str, torch.Tensor]:
-    """A ToyClip → {"background" [N, H, W, 3], "alpha" [N, H, W], "foreground" [N, H, W, 3]}."""
+              seed: int = 43, size: int = TOY_SIZE, window_frames: int | None = None,
+              window_overlap: int | None = None) -> dict[str, torch.Tensor]:
+    """A ToyClip → {"background" [N, H, W, 3], "alpha" [N, H, W], "foreground" [N, H, W, 3]}.
+
+    ``window_frames`` / ``window_overlap``: the sampler's temporal windows (None: its defaults; 0: one window).
+    """
+    from omnimatte_core.windows import DEFAULT_OVERLAP_FRAMES, TRAINED_FRAMES
+
+    windows = {"window_frames": TRAINED_FRAMES if window_frames is None else window_frames,
+               "window_overlap": DEFAULT_OVERLAP_FRAMES if window_overlap is None else window_overlap}
     with torch.inference_mode():
         (experts,) = call_node("LoadOmnimatteExperts", effect_expert=effect or NONE, effect_strength=1.0,
                                quality_expert=quality or NONE, quality_strength=1.0)
         positive, negative, latent, _ = call_node(
             "OmnimatteConditioning", positive=models.text, negative=models.text, vae=models.vae, video=clip.video,
-            object_mask=clip.object_mask, width=TOY_SIZE, height=TOY_SIZE, mask_threshold=0.5, dilation=-1,
+            object_mask=clip.object_mask, width=size, height=size, mask_threshold=0.5, dilation=-1,
             keep_mask=clip.keep_mask if bool(clip.keep_mask.any()) else None)
         background, alpha = call_node("BranchWanSampler", model=models.model, experts=experts, positive=positive,
                                       negative=negative, latent=latent, seed=seed, steps=steps, cfg=1.0,
-                                      sampler_name="euler", scheduler="simple", tau=tau)
+                                      sampler_name="euler", scheduler="simple", tau=tau, **windows)
         bg, matte, _ = call_node("OmnimatteDecode", vae=models.vae, background=background, alpha=alpha)
         foreground, _ = call_node("RecoverForeground", video=clip.video, background=bg, alpha=matte, epsilon=1e-3)
     return {"background": bg.float().clone(), "alpha": matte.float().clone(), "foreground": foreground.float().clone()}
@@ -135,3 +143,91 @@ def measure_objects(scene, result: dict) -> dict:
     row["plate_psnr_outside"] = rounded(region_psnr(result["plate"], scene.plate, ~removed))
     row["recomposite_psnr"] = rounded(region_psnr(result["recomposite"], scene.video, ~scene.overlap))
     return row
+
+
+@dataclass
+class PlainClip:
+    """A video and one object mask, nothing else (benchmarks on made-up frames)."""
+
+    video: torch.Tensor  # [N, H, W, 3]
+    object_mask: torch.Tensor  # [N, H, W]
+
+    @property
+    def keep_mask(self) -> torch.Tensor:
+        return torch.zeros_like(self.object_mask)
+
+
+def window_starts(frames: int, window_frames: int, overlap_frames: int) -> list[int]:
+    """The latent frame each window starts at, for a clip of ``frames`` video frames."""
+    from omnimatte_core.trimask import padded_length
+    from omnimatte_core.windows import WindowPlan, latent_frames
+
+    return WindowPlan.from_video_frames(window_frames, overlap_frames).starts(latent_frames(padded_length(frames)))
+
+
+def latent_overlap_frames(frames: int, window_frames: int, overlap_frames: int) -> torch.Tensor:
+    """bool [frames]: the video frames whose latent frame lies where two windows overlap."""
+    from omnimatte_core.trimask import padded_length
+    from omnimatte_core.windows import WindowPlan, latent_frames
+
+    plan = WindowPlan.from_video_frames(window_frames, overlap_frames)
+    total = latent_frames(padded_length(frames))
+    cover = torch.zeros(total, dtype=torch.int32)
+    for start in window_starts(frames, window_frames, overlap_frames):
+        cover[start:start + plan.length] += 1
+    latent_of_frame = torch.tensor([0] + [(f + 3) // 4 for f in range(1, frames)])
+    return cover[latent_of_frame] > 1
+
+
+def frame_errors(clip, layers: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-frame mean |error| of the alpha and the background against the ground truth: [N] each."""
+    return {"alpha": (layers["alpha"] - clip.gt_alpha).abs().mean(dim=(1, 2)),
+            "background": (layers["background"] - clip.gt_background).abs().mean(dim=(1, 2, 3))}
+
+
+def seam_summary(clips, windowed: list[dict], whole: list[dict], window_frames: int, overlap_frames: int) -> dict:
+    """Mean over clips of overlap-frame error / other-frame error, windowed and as one window."""
+    out = {}
+    for name in ("alpha", "background"):
+        for label, runs in (("windowed", windowed), ("one_window", whole)):
+            ratios, means = [], []
+            for clip, errors in zip(clips, runs):
+                seam = latent_overlap_frames(clip.video.shape[0], window_frames, overlap_frames)
+                ratios.append(float(errors[name][seam].mean() / errors[name][~seam].mean()))
+                means.append(float(errors[name].mean()))
+            out[f"{name}_{label}_seam_error_ratio"] = round(sum(ratios) / len(ratios), 4)
+            out[f"{name}_{label}_mean_error"] = round(sum(means) / len(means), 4)
+    out["seam_error_ratio"] = max(out["alpha_windowed_seam_error_ratio"], out["background_windowed_seam_error_ratio"])
+    return out
+
+
+def plot_seams(clips, curves: dict[int, list[dict]], whole: list[dict], window_frames: int, path,
+               marked_overlap: int) -> None:
+    """Per-frame alpha error of each clip, one window vs windows per overlap; dashed lines where each
+    window starts with ``marked_overlap``. One panel per clip, stacked."""
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from training.plotting import line_plot
+
+    panels = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for row, clip in enumerate(clips):
+            frames = clip.video.shape[0]
+            series = {"one window": whole[row]["alpha"].tolist()}
+            for overlap, runs in curves.items():
+                series[f"windows of {window_frames}, overlap {overlap}"] = runs[row]["alpha"].tolist()
+            edges = [4 * start - 3.5 for start in window_starts(frames, window_frames, marked_overlap)[1:]]
+            panel = line_plot(Path(tmp) / f"{row}.png", list(range(frames)), series,
+                              f"held-out toy clip, {frames} frames: alpha error per frame (dashed: a window "
+                              f"starts, overlap {marked_overlap})", "frame", "alpha MAE", marks=edges, size=(760, 300))
+            panels.append(Image.open(panel).convert("RGB"))
+        sheet = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels)), "white")
+        top = 0
+        for panel in panels:
+            sheet.paste(panel, (0, top))
+            top += panel.height
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)

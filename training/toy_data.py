@@ -97,3 +97,11 @@ def _two_object_scene(clip: Clip, index: int) -> TwoObjectScene:
     return TwoObjectScene(q(clip.video), [clip.object_mask.float(), clip.keep_mask.float()],
                           torch.stack((clip.gt_alpha, behind_visible)), torch.stack((front, behind * (1 - front))),
                           q(clip.kept.plate), index)
+
+
+def long_held_out_clip(index: int, frames: int, seed: int = TRAIN_SEED):
+    """A held-out toy clip of any 4n+1 length (the toy world's motion and shadows, just longer): for
+    temporal windows, whose toy-scale window is the 17 frames the models were trained on."""
+    config = replace(TOY_CONFIG, frames=frames, seed=seed + HELD_OUT_SEED_OFFSET)
+    stream = SyntheticClips(config, ProceduralForegrounds(), ProceduralBackgrounds(CAPTION))
+    return as_toy_clip(stream.clip(index), meta={"index": index, "frames": frames})
