@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterator
+import zlib
 
 import av
 import numpy as np
@@ -40,6 +41,7 @@ DEEP_FORMATS = ("png16", "prores4444")  # written from uint16 values
 VP9_OPTIONS = {"crf": "12", "b:v": "0", "deadline": "good", "cpu-used": "4", "row-mt": "1"}
 PNG_COMPRESSION = 1  # zlib level: 1.3× faster than SaveImage's 4 at 1080p, files 15 % larger (docs/performance.md)
 H264_OPTIONS = {"crf": "12", "preset": "veryfast"}
+ALPHA_NOTE = "straight (unpremultiplied)"  # written into every RGBA file: PNG text chunk "Alpha", video "comment"
 
 
 class LayerWriteError(ValueError):
@@ -101,6 +103,14 @@ def to_uint16(frames: torch.Tensor) -> np.ndarray:
     return frames.mul(65535.0).add_(0.5).clamp_(0.0, 65535.0).to(torch.int32).numpy().astype(np.uint16)
 
 
+def with_alpha_note(png: bytes) -> bytes:
+    """A PNG file with a tEXt chunk ``Alpha: straight (unpremultiplied)`` after its header chunk."""
+    data = b"Alpha\0" + ALPHA_NOTE.encode("latin-1")
+    chunk = len(data).to_bytes(4, "big") + b"tEXt" + data + zlib.crc32(b"tEXt" + data).to_bytes(4, "big")
+    end_of_header = 8 + 25  # signature + IHDR (length, type, 13 bytes, crc)
+    return png[:end_of_header] + chunk + png[end_of_header:]
+
+
 class Png16Sequence:
     """``<folder>/<name>_00001.png`` … at 16 bits per channel (PIL writes 8-bit RGBA only; PyAV's PNG encoder)."""
 
@@ -121,7 +131,8 @@ class Png16Sequence:
             encoder.time_base = Fraction(1, 25)
             image = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=source).reformat(format=target)
             path = self.folder / f"{self.name}_{len(self.files) + 1:05d}.png"
-            path.write_bytes(b"".join(bytes(p) for p in (*encoder.encode(image), *encoder.encode(None))))
+            data = b"".join(bytes(p) for p in (*encoder.encode(image), *encoder.encode(None)))
+            path.write_bytes(with_alpha_note(data) if channels == 4 else data)
             self.files.append(path)
 
     def close(self) -> None:
@@ -139,13 +150,16 @@ class PngSequence:
 
     def write(self, frames: np.ndarray) -> None:
         """frames [n, H, W] (grey) or [n, H, W, 3|4] uint8."""
-        from PIL import Image
+        from PIL import Image, PngImagePlugin
 
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Alpha", ALPHA_NOTE)
         for frame in frames:
             path = self.folder / f"{self.name}_{len(self.files) + 1:05d}.png"
             self.files.append(path)
             image = Image.fromarray(frame)
-            self.pending.append(self.pool.submit(image.save, path, compress_level=PNG_COMPRESSION))
+            extra = {"pnginfo": info} if frame.ndim == 3 and frame.shape[-1] == 4 else {}
+            self.pending.append(self.pool.submit(image.save, path, compress_level=PNG_COMPRESSION, **extra))
         self.wait(keep=4)
 
     def wait(self, keep: int = 0) -> None:
@@ -166,6 +180,8 @@ class EncodedVideo:
         self.files = [path]
         self.input_format, self.pix_fmt = input_format, pix_fmt
         self.container = av.open(str(path), mode="w")
+        if pix_fmt.startswith("yuva"):  # a layer with alpha says which alpha
+            self.container.metadata["comment"] = f"alpha: {ALPHA_NOTE}"
         self.stream = self.container.add_stream(codec, rate=fps if fps > 0 else Fraction(16))
         self.stream.width, self.stream.height = size
         self.stream.pix_fmt, self.stream.options = pix_fmt, dict(options)

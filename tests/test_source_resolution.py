@@ -61,6 +61,7 @@ def test_streamed_layers_equal_the_all_in_memory_recovery(core, clip, working_la
     expected = core.layer_writer.to_uint8(core.layers.rgba(foreground, big_alpha))
     rgba = _pngs(tmp_path / "run" / "rgba")
     assert rgba.shape == (FRAMES, HEIGHT, WIDTH, 4)
+    assert Image.open(files["rgba"][0]).info["Alpha"] == "straight (unpremultiplied)"
     assert np.abs(rgba.astype(int) - expected.astype(int)).max() <= 1  # chunking changes nothing
     assert np.array_equal(_pngs(tmp_path / "run" / "alpha"), core.layer_writer.to_uint8(big_alpha))
     plate, rate = _decode(tmp_path / "run" / "background" / "background.mp4")
@@ -88,6 +89,12 @@ def test_rgba_formats_read_back_with_their_alpha(core, clip, working_layers, tmp
     assert rgba.shape == (FRAMES, HEIGHT, WIDTH, 4)
     assert (rgba[..., 3] - big_alpha).abs().max() <= alpha_max  # alpha kept to the format's quantisation
     assert (rgba[..., :3] - foreground).abs().mean() <= colour_mean  # so are the straight colours
+    if rgba_format == "png16":  # every RGBA file says its alpha is straight
+        assert Image.open(files["rgba"][0]).info["Alpha"] == "straight (unpremultiplied)"
+    else:
+        with av.open(str(files["rgba"][0])) as container:
+            tags = {key.lower(): value for key, value in container.metadata.items()}  # WebM writes COMMENT
+            assert tags.get("comment") == "alpha: straight (unpremultiplied)"
     grey = np.stack([d for path in files["alpha"] for d in _png16(path, "gray16le")])
     if rgba_format == "webm_vp9":  # an 8-bit format: alpha/ stays 8-bit PNG
         assert np.array_equal(grey // 257, core.layer_writer.to_uint8(big_alpha))
