@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from omnimatte_core import layers as layer_maths
 from omnimatte_core import objects as core_objects
 from .checks import CATEGORY, check_finite, check_same_video, core_error
 
@@ -114,8 +115,6 @@ class CompositeLayerStack(io.ComfyNode):
 
     @classmethod
     def execute(cls, video, layers, order: str, epsilon: float, alpha_gain: float, background=None) -> io.NodeOutput:
-        from omnimatte_core import layers as layer_maths
-
         node = "CompositeLayerStack"
         video = video[..., :3]
         check_same_video(node, ("video", video), ("layers", layers.plate))

@@ -87,7 +87,7 @@ def unique_folders(folder: Path, suffixes: list[str]) -> list[Path]:
 
 
 def remove_files(files: dict[str, list[Path]]) -> None:
-    """Undo a pass of :func:`write_layers` (a later pass of the same run failed)."""
+    """Undo a pass of :func:`write_layers`: its own failure, or a later pass of the same run failing."""
     for paths in files.values():
         for path in paths:
             path.unlink(missing_ok=True)
@@ -258,7 +258,7 @@ def write_layers(source_chunks: Iterator[torch.Tensor], background: torch.Tensor
                                       "layers come from a different clip, or the file is cut off.")
         except BaseException:
             _close(writers)
-            _remove(writers)
+            remove_files({name: w.files for name, w in writers.items()})
             raise
         _close(writers)
     return {name: list(w.files) for name, w in writers.items()}
@@ -308,12 +308,6 @@ def _close(writers: dict) -> None:
             writer.close()
         except Exception as err:  # closing after a failure must not hide the failure
             log.debug("closing %s: %s", writer, err)
-
-
-def _remove(writers: dict) -> None:
-    for writer in writers.values():
-        for path in writer.files:
-            path.unlink(missing_ok=True)
 
 
 def frames_forever(chunks: Callable[[], Iterator[torch.Tensor]], loop: bool) -> Iterator[torch.Tensor]:
