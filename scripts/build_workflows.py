@@ -70,9 +70,7 @@ class UIGraph:
               "properties": {"Node name for S&R": node_type}, "widgets_values": values}
         if title:
             ui["title"] = title
-        for name, kind, options in wf.input_specs(spec):
-            if not wf.is_widget(kind, options):
-                ui["inputs"].append({"name": name, "type": kind, "link": None})
+        ui["inputs"] = wf.input_sockets(spec)
         names = spec.get("output_name") or spec["output"]
         ui["outputs"] = [{"name": n, "type": t, "links": [], "slot_index": i}
                          for i, (n, t) in enumerate(zip(names, spec["output"]))]
@@ -96,9 +94,8 @@ class UIGraph:
         kind = source.ui["outputs"][slot]["type"]
         inputs = target.ui["inputs"]
         entry = next((i for i in inputs if i["name"] == input_name), None)
-        if entry is None:  # a widget turned into an input
-            entry = {"name": input_name, "type": kind, "widget": {"name": input_name}, "link": None}
-            inputs.append(entry)
+        if entry is None:
+            raise KeyError(f"{target.type} has no input {input_name!r}")
         entry["link"] = link_id
         source.ui["outputs"][slot]["links"].append(link_id)
         self.links.append([link_id, source.id, slot, target.id, inputs.index(entry), kind])

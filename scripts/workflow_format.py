@@ -27,7 +27,8 @@ def node_definition(node_type: str) -> Spec:
         return cls.GET_NODE_INFO_V1()
     outputs = list(cls.RETURN_TYPES)
     return {"input": cls.INPUT_TYPES(), "output": outputs,
-            "output_name": list(getattr(cls, "RETURN_NAMES", None) or outputs)}
+            "output_name": list(getattr(cls, "RETURN_NAMES", None) or outputs),
+            "display_name": nodes.NODE_DISPLAY_NAME_MAPPINGS.get(node_type, node_type)}
 
 
 def input_specs(spec: Spec) -> list[tuple[str, Any, dict]]:
@@ -65,6 +66,20 @@ def widget_slots(spec: Spec) -> list[tuple[str | None, Any, dict]]:
     return slots
 
 
+def input_sockets(spec: Spec) -> list[dict]:
+    """A UI node's ``inputs`` as the frontend (1.16+) lays them out, unlinked: the connection inputs
+    first, then one socket per widget (``"widget": {"name": ...}``), each group in the host's order.
+
+    A link's target slot is an index into this list, so it matches what the frontend saves.
+    """
+    specs = input_specs(spec)
+    sockets = [{"name": name, "type": kind, "link": None} for name, kind, options in specs
+               if not is_widget(kind, options)]
+    widgets = [{"name": name, "type": "COMBO" if combo_options(kind, options) is not None else kind,
+                "widget": {"name": name}, "link": None} for name, kind, options in specs if is_widget(kind, options)]
+    return sockets + widgets
+
+
 def ui_to_api(workflow: dict, definitions: dict[str, Spec]) -> dict:
     """UI workflow → API prompt ``{id: {"class_type", "inputs", "_meta"}}``; reroutes are followed."""
     nodes_by_id = {node["id"]: node for node in workflow["nodes"]}
@@ -89,8 +104,9 @@ def ui_to_api(workflow: dict, definitions: dict[str, Spec]) -> dict:
         for item in node.get("inputs", []):
             if item.get("link") is not None:
                 inputs[item["name"]] = source(item["link"])
-        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs,
-                                   "_meta": {"title": node.get("title", node["type"])}}
+        # an untitled node shows (and the frontend's graphToPrompt names it by) its display name
+        title = node.get("title") or definitions[node["type"]].get("display_name") or node["type"]
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs, "_meta": {"title": title}}
     return prompt
 
 
