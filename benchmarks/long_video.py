@@ -5,14 +5,18 @@
 Prints one JSON object:
 - ``frames``, ``seconds``, ``peak_rss_mb``: per clip length (17, 81, 161, 241 by default), the
   decomposition through the nodes (conditioning, sampler, decode) at a 256×256 working size with the
-  toy models, each length in a fresh process; peak RSS is measured above that process's resident
+  toy models, each length in a fresh process (glibc's mmap threshold fixed at 1 MiB, so freed
+  tensors leave the RSS and runs repeat within a few MB); peak RSS is measured above that process's resident
   size after the models are loaded (``/proc/self/clear_refs`` resets the high-water mark there), so
   loading does not count, and the source is made at the working size, so source-size frames do not
-  either (benchmarks.source_memory covers those). ``output_mb``: the decoded plate and alpha
-  themselves; ``stage_peak_mb``: each node's own peak above the level it started from (the
-  sampler's is what the windows bound). ``peak_cuda_mb`` is added on a GPU;
+  either (benchmarks.source_memory covers those). ``output_mb``: the node outputs still held at the
+  end (the trimask MASK, the decoded plate and alpha; a layer that is a view of another counts
+  once), which grow with the clip by nature; ``working_peak_mb``: ``peak_rss_mb`` minus them, what
+  the pack holds beyond its input and output; ``stage_peak_mb``: each node's own peak above the
+  level it started from. ``peak_cuda_mb`` is added on a GPU;
 - ``window``: the window settings (video frames) and the windows a 241-frame clip takes;
-- ``peak_241_over_81`` (goal ≤ 1.25), ``sampler_peak_241_over_81`` and ``seconds_per_frame``;
+- ``working_peak_241_over_81`` (goal ≤ 1.25), ``peak_241_over_81`` (outputs included),
+  ``sampler_peak_241_over_81`` and ``seconds_per_frame``;
 - ``seams``: on held-out toy clips of 49–97 frames at the toy size (windows of 17 frames), per
   overlap setting, ``seam_error_ratio`` = the per-frame alpha and background error in frames where
   windows overlap over the error in the other frames (goal ≤ 1.10), and the same errors with the
@@ -37,6 +41,8 @@ STEPS = 4
 TOY_WINDOW = 17  # video frames: the toy models were trained on 17-frame clips
 SEAM_CLIPS = ((0, 49), (1, 65), (2, 97))  # (held-out index, frames)
 SEAM_OVERLAPS = (4, 8, 12)
+MMAP_THRESHOLD = 1 << 20  # glibc: every block ≥ 1 MiB mmapped and returned when freed, so RSS follows live
+# tensors (with its default sliding threshold the same run's peak moved by ±25 % between runs)
 PLOT = Path(__file__).resolve().parents[1] / "docs" / "images" / "long_video_seams.png"
 
 
@@ -102,22 +108,30 @@ def run_case(frames: int, overlap: int, threads: int | None) -> dict:
         (experts,) = toy_eval.call_node("LoadOmnimatteExperts", effect_expert=TOY_FILES["effect_expert"],
                                         effect_strength=1.0, quality_expert=TOY_FILES["quality_expert"],
                                         quality_strength=1.0)
-        positive, negative, latent, _ = stage(
+        positive, negative, latent, trimask = stage(
             "conditioning", "OmnimatteConditioning", positive=models.text, negative=models.text, vae=models.vae,
             video=video, object_mask=mask, width=SIZE, height=SIZE, mask_threshold=0.5, dilation=-1)
         background, alpha = stage("sampler", "BranchWanSampler", model=models.model, experts=experts,
                                   positive=positive, negative=negative, latent=latent, seed=43, steps=STEPS, cfg=1.0,
                                   sampler_name="euler", scheduler="simple", tau=0.5, window_frames=TOY_WINDOW,
                                   window_overlap=overlap)
-        plate, matte, _ = stage("decode", "OmnimatteDecode", vae=models.vae, background=background, alpha=alpha)
+        plate, matte, layers = stage("decode", "OmnimatteDecode", vae=models.vae, background=background,
+                                     alpha=alpha)
     seconds = time.perf_counter() - start
     assert matte.shape[0] == frames
-    output_mb = (plate.nbytes + matte.nbytes) / 2**20
-    result = {"frames": frames, "seconds": round(seconds, 2), "peak_rss_mb": round(_rss_mb("VmHWM") - base),
-              "output_mb": round(output_mb), "stage_peak_mb": stages}
+    peak = _rss_mb("VmHWM") - base
+    output_mb = _held_mb(trimask, plate, matte, layers.backgrounds, layers.alphas, layers.plate)
+    result = {"frames": frames, "seconds": round(seconds, 2), "peak_rss_mb": round(peak),
+              "output_mb": round(output_mb), "working_peak_mb": round(peak - output_mb), "stage_peak_mb": stages}
     if cuda:
         result["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     return result
+
+
+def _held_mb(*tensors) -> float:
+    """MB of the distinct storages behind the node outputs (a view of another output counts once)."""
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    return sum(storages.values()) / 2**20
 
 
 def cost_rows(lengths: list[int], overlap: int, threads: int | None) -> list[dict]:
@@ -127,7 +141,8 @@ def cost_rows(lengths: list[int], overlap: int, threads: int | None) -> list[dic
         if threads:
             cmd += ["--threads", str(threads)]
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+                                   "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD)})
         if done.returncode:
             raise RuntimeError(f"{frames} frames failed:\n{done.stderr[-3000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
@@ -174,10 +189,13 @@ def main() -> None:
     if "peak_cuda_mb" in rows[0]:
         result["peak_cuda_mb"] = [r["peak_cuda_mb"] for r in rows]
     result["output_mb"] = [r["output_mb"] for r in rows]
+    result["working_peak_mb"] = [r["working_peak_mb"] for r in rows]
     result["stage_peak_mb"] = {name: [r["stage_peak_mb"][name] for r in rows] for name in rows[0]["stage_peak_mb"]}
     if 81 in by_frames and 241 in by_frames:
         ratio = lambda a, b: round(a / max(b, 1), 3)  # noqa: E731
         result["peak_241_over_81"] = ratio(by_frames[241]["peak_rss_mb"], by_frames[81]["peak_rss_mb"])
+        result["working_peak_241_over_81"] = ratio(by_frames[241]["working_peak_mb"],
+                                                   by_frames[81]["working_peak_mb"])
         result["sampler_peak_241_over_81"] = ratio(by_frames[241]["stage_peak_mb"]["sampler"],
                                                    by_frames[81]["stage_peak_mb"]["sampler"])
     result["seams"] = seam_rows(args.threads, args.plot, overlap)

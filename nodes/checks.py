@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import torch
 
+from omnimatte_core import input_checks
+
 CATEGORY = "EasyOmnimatte"
 
 
 def check_finite(node: str, name: str, tensor: torch.Tensor) -> None:
-    if not torch.isfinite(tensor).all():
+    """NaN/Inf refused; checked a few frames at a time, so a long clip is never shadowed by a full-size mask."""
+    if not input_checks.all_finite(tensor):
         raise ValueError(f"{node}: '{name}' contains NaN or Inf values. Check the node that produced it "
                          "(a failed decode or an upstream division).")
 

@@ -9,7 +9,7 @@ import node_helpers
 from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
-from omnimatte_core import input_checks, trimask
+from omnimatte_core import input_checks, trimask, vae_stream
 from .checks import CATEGORY, check_finite, check_mask_fits
 from .objects import OmnimatteObjects
 
@@ -93,7 +93,8 @@ class OmnimatteConditioning(io.ComfyNode):
                 raise ValueError(f"{NODE}: {which} is empty in every frame at threshold {mask_threshold}. Check "
                                  "that white = object (LoadImage's mask is inverted: use InvertMask) or lower "
                                  "mask_threshold.")
-        video_latent = vae.encode(inputs.video)  # [1, 16, T_lat, h/8, w/8]
+        video_latent = vae_stream.encode(vae, inputs.source.padded_frames, height, width,
+                                         inputs.working_frames)  # [1, 16, T_lat, h/8, w/8]
         values = {"concat_latent_image": video_latent, "concat_mask": inputs.concat_mask.to(video_latent)}
         if clip_vision_output is not None:
             values["clip_vision_output"] = clip_vision_output

@@ -9,7 +9,7 @@ import torch
 from comfy_api.latest import io
 
 from omnimatte_core import conditioning as casper
-from omnimatte_core import layers
+from omnimatte_core import layers, vae_stream
 from omnimatte_core.objects import ObjectLayers
 from .checks import CATEGORY, check_finite
 from .objects import OmnimatteLayers
@@ -56,33 +56,31 @@ class OmnimatteDecode(io.ComfyNode):
         if pairs != casper.pair_count(len(names)):
             raise ValueError(f"{NODE}: 'background' holds {pairs} clips but was made for {len(names)} object(s). "
                              "Connect the outputs of BranchWanSampler directly.")
-        plates = [_decoded_background(vae, row, source) for row in background["samples"].split(1)]
+        plates = _decode_rows(vae, background["samples"], source, "background", (3,),
+                              lambda f: casper.layers_to_source(f, source).clamp(0, 1))  # [P, N, H, W, 3]
         if alpha.get(casper.NO_ALPHA_KEY):
             log.warning("%s: the sampler ran background-only (no expert), so there is no alpha to decode; the alpha "
                         "output is all zeros. Use Alpha from Clean Plate on this background for a matte.", NODE)
-            mattes = [torch.zeros(p.shape[:3]) for p in plates]
+            mattes = torch.zeros(plates.shape[:4])
         else:
-            mattes = [_decoded_alpha(vae, row, source) for row in alpha["samples"].split(1)]
+            mattes = _decode_rows(vae, alpha["samples"], source, "alpha", (),
+                                  lambda f: layers.alpha_from_decoded(casper.layers_to_source(f, source)))
         k = len(names)
-        layered = ObjectLayers(names, torch.stack(plates[:k]), torch.stack(mattes[:k]), plates[-1])
+        layered = ObjectLayers(names, plates[:k], mattes[:k], plates[-1])  # views: no layer is held twice
         return io.NodeOutput(plates[-1], mattes[-1], layered)
 
 
-def _decoded_background(vae, samples, source):
-    comfy.model_management.throw_exception_if_processing_interrupted()
-    return casper.layers_to_source(_decode(vae, samples, "background"), source).clamp(0, 1)
-
-
-def _decoded_alpha(vae, samples, source):
-    comfy.model_management.throw_exception_if_processing_interrupted()
-    return layers.alpha_from_decoded(casper.layers_to_source(_decode(vae, samples, "alpha"), source))
-
-
-def _decode(vae, samples, name: str):
-    """LATENT samples [1, C, T, h, w] → frames [N, H, W, 3]."""
-    if samples.shape[0] != 1:
-        raise ValueError(f"{NODE}: '{name}' holds {samples.shape[0]} clips; expected one. Connect the "
-                         f"{name} output of BranchWanSampler.")
+def _decode_rows(vae, samples: torch.Tensor, source, name: str, channels: tuple[int, ...], to_layer) -> torch.Tensor:
+    """LATENT samples [P, C, T, h, w] → layers [P, N, H, W, *channels] at the source size, decoded a few
+    frames at a time into one tensor (so long clips are never held twice)."""
     check_finite(NODE, name, samples)
-    frames = vae.decode(samples)  # Wan: [1, T, H, W, 3]
-    return frames.reshape(-1, *frames.shape[-3:])
+    out = None
+    if source is not None:
+        out = torch.empty((samples.shape[0], source.frames, source.height, source.width, *channels),
+                          device=vae.output_device)
+    rows = []
+    for i, row in enumerate(samples.split(1)):
+        comfy.model_management.throw_exception_if_processing_interrupted()
+        rows.append(vae_stream.decode_to_source(vae, row, source.frames if source else None, to_layer,
+                                                out=None if out is None else out[i]))
+    return out if out is not None else torch.stack(rows)

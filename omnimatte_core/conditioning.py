@@ -20,6 +20,7 @@ OBJECTS_KEY = "omnimatte_objects"  # the object names of a several-object latent
 LONGEST_WINDOW = 81  # frames Casper was trained on; the sampler runs longer clips in windows (windows.py)
 VAE_STRIDE = 8  # Wan 2.1 VAE: 8× in space, 4× in time (after the first frame)
 SIZE_MULTIPLE = 16  # VAE stride × patch size 2
+MASK_FRAMES = 16  # mask frames resized at once
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,12 @@ class SourceInfo:
 
 @dataclass
 class CasperInputs:
-    video: torch.Tensor  # [Np, h, w, 3] working size, 4n+1 frames
+    """What Casper is conditioned on. The working-size video is not stored: ``working_frames`` makes
+    any frames of it from the source on demand, so a long clip is never copied whole."""
+
+    source_video: torch.Tensor  # [N, H, W, C ≥ 3] as given (not copied)
+    height: int  # working size
+    width: int
     trimask: torch.Tensor  # [P, Np, h, w] in {0, 0.5, 1}: one per [background, alpha] pair
     concat_mask: torch.Tensor  # [2P, 4, T_lat, h/8, w/8]: each pair's trimask on both of its rows
     source: SourceInfo
@@ -50,6 +56,16 @@ class CasperInputs:
     @property
     def pairs(self) -> int:
         return self.trimask.shape[0]
+
+    def working_frames(self, index: torch.Tensor) -> torch.Tensor:
+        """Frame indices of the padded clip [t] → working-size frames [t, h, w, 3] (mirror padding in time)."""
+        picked = self.source_video[tm.mirror_index(self.source.frames, index)][..., :3].float()
+        return resize_frames(picked, self.height, self.width)
+
+    @property
+    def video(self) -> torch.Tensor:
+        """The whole padded working-size clip [Np, h, w, 3] (small clips and tests; the VAE streams)."""
+        return self.working_frames(torch.arange(self.source.padded_frames))
 
 
 def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -68,18 +84,20 @@ def broadcast_mask(mask: torch.Tensor, frames: int) -> torch.Tensor:
 
 def working_mask(mask: torch.Tensor, frames: int, height: int, width: int, threshold: float) -> torch.Tensor:
     """Float MASK at source size → bool [N, height, width]: area-resized, then thresholded (Casper)."""
-    mask = broadcast_mask(mask, frames).float()
-    if mask.shape[1:] != (height, width):
-        mask = F.interpolate(mask.unsqueeze(1), size=(height, width), mode="area").squeeze(1)
-    return tm.binarize(mask, threshold)
+    mask = broadcast_mask(mask, frames)
+    out = torch.empty((frames, height, width), dtype=torch.bool)
+    for start in range(0, frames, MASK_FRAMES):  # a few frames at a time: no full-length float copy
+        part = mask[start:start + MASK_FRAMES].float()
+        if part.shape[1:] != (height, width):
+            part = F.interpolate(part.unsqueeze(1), size=(height, width), mode="area").squeeze(1)
+        out[start:start + MASK_FRAMES] = tm.binarize(part, threshold)
+    return out
 
 
 def latent_trimask(trimask: torch.Tensor) -> torch.Tensor:
     """Pixel trimask [4n+1, h, w] → packed and area-pooled to the latent grid [1, 4, n+1, h/8, w/8]."""
-    packed = tm.pack_trimask(trimask)  # [1, 4, T_lat, h, w]
-    _, c, t, h, w = packed.shape
-    pooled = F.avg_pool2d(packed.reshape(c * t, 1, h, w), VAE_STRIDE)
-    return pooled.reshape(1, c, t, h // VAE_STRIDE, w // VAE_STRIDE)
+    pooled = F.avg_pool2d(trimask.unsqueeze(1), VAE_STRIDE).squeeze(1)  # [4n+1, h/8, w/8]: pooling first
+    return tm.pack_trimask(pooled)  # never holds a packed copy at full size
 
 
 def casper_inputs(video: torch.Tensor, object_masks: list[torch.Tensor], keep_mask: torch.Tensor | None,
@@ -91,14 +109,14 @@ def casper_inputs(video: torch.Tensor, object_masks: list[torch.Tensor], keep_ma
     """
     n, src_h, src_w = video.shape[:3]
     padded = tm.padded_length(n)
-    frames = resize_frames(video[..., :3].float(), height, width)
     objects = [working_mask(m, n, height, width, threshold) for m in object_masks]
     keep = working_mask(keep_mask, n, height, width, threshold) if keep_mask is not None else None
     trimasks = tm.object_trimasks(objects, keep, dilation_px)  # [P, N, h, w]
-    frames = tm.mirror_pad_time(frames, padded)
-    trimasks = torch.stack([tm.mirror_pad_time(t, padded) for t in trimasks])
+    del objects, keep
+    if padded != n:
+        trimasks = torch.stack([tm.mirror_pad_time(t, padded) for t in trimasks])
     concat_mask = torch.cat([latent_trimask(t) for t in trimasks]).repeat_interleave(2, dim=0)
-    return CasperInputs(frames, trimasks, concat_mask, SourceInfo(n, src_h, src_w, padded))
+    return CasperInputs(video, height, width, trimasks, concat_mask, SourceInfo(n, src_h, src_w, padded))
 
 
 def pair_count(objects: int) -> int:

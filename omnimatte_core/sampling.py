@@ -132,9 +132,11 @@ def sample_layers(model, experts: ExpertPair, positive: list, negative: list, la
     for i, rows in enumerate(runs):
         if callback is not None:
             callback.run = i
-        outputs.append(_sample(sampler_model, latent[rows], noise[rows], seed, steps, cfg, sampler_name, scheduler,
-                               conditioning_rows(positive, rows), conditioning_rows(negative, rows), callback))
-    samples = torch.cat(outputs)
+        whole = rows == list(range(latent.shape[0]))  # no row copies of a long clip's latent and noise
+        outputs.append(_sample(sampler_model, latent if whole else latent[rows], noise if whole else noise[rows],
+                               seed, steps, cfg, sampler_name, scheduler, conditioning_rows(positive, rows),
+                               conditioning_rows(negative, rows), callback))
+    samples = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
     if experts.background_only:
         return samples, None
     return samples[0::2], samples[1::2]

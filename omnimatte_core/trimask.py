@@ -26,17 +26,26 @@ def binarize(mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return mask >= threshold
 
 
+DILATE_FRAMES = 16  # frames dilated at once: a long clip's float copies stay this small
+
+
 def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     """Binary dilation of [N, H, W] bool by a (2p+1)² square."""
     if pixels <= 0:
         return mask
-    pooled = F.max_pool2d(mask.float().unsqueeze(1), kernel_size=2 * pixels + 1, stride=1, padding=pixels)
-    return pooled.squeeze(1) > 0.5
+    out = torch.empty_like(mask)
+    for start in range(0, mask.shape[0], DILATE_FRAMES):
+        part = mask[start:start + DILATE_FRAMES].float().unsqueeze(1)
+        out[start:start + DILATE_FRAMES] = F.max_pool2d(part, 2 * pixels + 1, stride=1, padding=pixels).squeeze(1) > 0.5
+    return out
 
 
-def build_trimask(object_mask: torch.Tensor, keep_mask: torch.Tensor | None, dilation_px: int) -> torch.Tensor:
-    """bool [N, H, W] masks → float trimask [N, H, W] in {0, 0.5, 1}; the object wins overlaps."""
-    trimask = torch.full(object_mask.shape, 0.5)
+def build_trimask(object_mask: torch.Tensor, keep_mask: torch.Tensor | None, dilation_px: int,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+    """bool [N, H, W] masks → float trimask [N, H, W] in {0, 0.5, 1}; the object wins overlaps.
+
+    ``out`` [N, H, W] float receives it when given."""
+    trimask = torch.full(object_mask.shape, 0.5) if out is None else out.fill_(0.5)
     if keep_mask is not None:
         trimask[keep_mask] = 0.0
     trimask[dilate(object_mask, dilation_px)] = 1.0
@@ -51,14 +60,15 @@ def object_trimasks(objects: list[torch.Tensor], keep_mask: torch.Tensor | None,
     background is the clean plate with every object and its effects gone (P = K + 1; P = 1
     for one object).
     """
-    trimasks = []
+    pairs = len(objects) + (1 if len(objects) > 1 else 0)
+    trimasks = torch.empty((pairs, *objects[0].shape))  # built in place: never a list of copies, then a stack
     for i, obj in enumerate(objects):
         others = [o for j, o in enumerate(objects) if j != i] + ([keep_mask] if keep_mask is not None else [])
         keep = torch.stack(others).any(dim=0) if others else None
-        trimasks.append(build_trimask(obj, keep, dilation_px))
+        build_trimask(obj, keep, dilation_px, out=trimasks[i])
     if len(objects) > 1:
-        trimasks.append(build_trimask(torch.stack(objects).any(dim=0), keep_mask, dilation_px))
-    return torch.stack(trimasks)
+        build_trimask(torch.stack(objects).any(dim=0), keep_mask, dilation_px, out=trimasks[-1])
+    return trimasks
 
 
 def padded_length(frames: int) -> int:
@@ -71,12 +81,18 @@ def mirror_pad_time(video: torch.Tensor, length: int) -> torch.Tensor:
     n = video.shape[0]
     if length < n:
         raise ValueError(f"cannot pad {n} frames down to {length}")
-    if n == 1:
-        return video.expand(length, *video.shape[1:]).clone()
-    period = 2 * (n - 1)
-    t = torch.arange(length) % period
-    index = torch.where(t < n, t, period - t)
-    return video[index]
+    if length == n:
+        return video
+    return video[mirror_index(n, torch.arange(length))]
+
+
+def mirror_index(frames: int, index: torch.Tensor) -> torch.Tensor:
+    """Frame indices of the mirror-padded clip [t] → the source frames [t] they show."""
+    if frames == 1:
+        return torch.zeros_like(index)
+    period = 2 * (frames - 1)
+    t = index % period
+    return torch.where(t < frames, t, period - t)
 
 
 def pack_trimask(trimask: torch.Tensor) -> torch.Tensor:

@@ -31,7 +31,10 @@ def test_latent_trimask_pools_to_the_latent_grid(core):
 
 def test_casper_inputs_pad_and_remember_the_source(core):
     cond = core.conditioning
-    video = torch.rand(6, 24, 40, 3)
+    ramp = torch.linspace(0, 1, 40)  # smooth frames: the resize round trip below is then close
+    video = (ramp[None, None, :, None] * torch.linspace(0.2, 1, 24)[None, :, None, None]
+             * torch.linspace(0.5, 1, 6)[:, None, None, None]).expand(6, 24, 40, 3).clone()
+    video[..., 1] = 1 - video[..., 1]
     mask = torch.zeros(6, 24, 40)
     mask[:, 8:16, 8:24] = 1
     keep = torch.zeros(1, 24, 40)
@@ -45,7 +48,7 @@ def test_casper_inputs_pad_and_remember_the_source(core):
     assert torch.equal(inputs.video[6], inputs.video[4])  # mirrored: …, 4, 5, 4, 3, 2
     restored = cond.layers_to_source(inputs.video, inputs.source)
     assert restored.shape == video.shape
-    assert (restored - video).abs().mean() < 0.2  # a downscale/upscale round trip, not exact
+    assert (restored - video).abs().mean() < 0.02  # a downscale/upscale round trip, not exact
 
 
 def test_resize_frames_keeps_constant_images_exact(core):

@@ -89,3 +89,19 @@ def test_pack_trimask_repeats_frame_zero_and_groups_by_four(core):
     assert packed[0, :, 2, 0, 0].tolist() == [5, 6, 7, 8]
     with pytest.raises(ValueError, match="4n\\+1"):
         core.trimask.pack_trimask(torch.zeros(6, 2, 2))
+
+
+def test_dilation_grows_each_frame_by_a_square_in_bounded_pieces(core):
+    tm = core.trimask
+    frames = 2 * tm.DILATE_FRAMES + 3  # several pieces and a short last one
+    mask = torch.zeros(frames, 12, 12, dtype=torch.bool)
+    for t in range(frames):
+        mask[t, t % 10 + 1, (3 * t) % 10 + 1] = True  # one pixel, somewhere else in every frame
+    grown = tm.dilate(mask, 1)
+    assert grown.dtype == torch.bool and grown.shape == mask.shape
+    for t in range(frames):
+        y, x = t % 10 + 1, (3 * t) % 10 + 1
+        expected = torch.zeros(12, 12, dtype=torch.bool)
+        expected[y - 1:y + 2, x - 1:x + 2] = True
+        assert torch.equal(grown[t], expected), t
+    assert torch.equal(tm.dilate(mask, 0), mask)
