@@ -518,7 +518,7 @@ def toy_world_demo() -> dict:
     g.link(clip, "gt_alpha", gt, "mask")
     preview = g.add("PreviewImage", 2, 6, title="Ground-truth alpha (object + shadow)")
     g.link(gt, 0, preview, "images")
-    g.add("MarkdownNote", 3, 3, text=TOY_NOTE)
+    g.add("MarkdownNote", 3, 4.5, text=TOY_NOTE)  # below the sampler's live preview
     return g.to_json()
 
 
