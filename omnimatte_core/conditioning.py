@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import trimask as tm
+from .trimask import pair_count  # noqa: F401  (nodes call it as conditioning.pair_count)
 
 SOURCE_KEY = "omnimatte_source"  # where a LATENT dict carries its SourceInfo
 NO_ALPHA_KEY = "omnimatte_no_alpha"  # set on the alpha LATENT of a background-only run (no experts)
@@ -20,7 +21,6 @@ OBJECTS_KEY = "omnimatte_objects"  # the object names of a several-object latent
 LONGEST_WINDOW = 81  # frames Casper was trained on; the sampler runs longer clips in windows (windows.py)
 VAE_STRIDE = 8  # Wan 2.1 VAE: 8× in space, 4× in time (after the first frame)
 SIZE_MULTIPLE = 16  # VAE stride × patch size 2
-MASK_FRAMES = 16  # mask frames resized at once
 
 
 @dataclass(frozen=True)
@@ -86,11 +86,11 @@ def working_mask(mask: torch.Tensor, frames: int, height: int, width: int, thres
     """Float MASK at source size → bool [N, height, width]: area-resized, then thresholded (Casper)."""
     mask = broadcast_mask(mask, frames)
     out = torch.empty((frames, height, width), dtype=torch.bool)
-    for start in range(0, frames, MASK_FRAMES):  # a few frames at a time: no full-length float copy
-        part = mask[start:start + MASK_FRAMES].float()
+    for start in range(0, frames, tm.CHUNK_FRAMES):  # a few frames at a time: no full-length float copy
+        part = mask[start:start + tm.CHUNK_FRAMES].float()
         if part.shape[1:] != (height, width):
             part = F.interpolate(part.unsqueeze(1), size=(height, width), mode="area").squeeze(1)
-        out[start:start + MASK_FRAMES] = tm.binarize(part, threshold)
+        out[start:start + tm.CHUNK_FRAMES] = tm.binarize(part, threshold)
     return out
 
 
@@ -117,11 +117,6 @@ def casper_inputs(video: torch.Tensor, object_masks: list[torch.Tensor], keep_ma
         trimasks = torch.stack([tm.mirror_pad_time(t, padded) for t in trimasks])
     concat_mask = torch.cat([latent_trimask(t) for t in trimasks]).repeat_interleave(2, dim=0)
     return CasperInputs(video, height, width, trimasks, concat_mask, SourceInfo(n, src_h, src_w, padded))
-
-
-def pair_count(objects: int) -> int:
-    """[background, alpha] pairs sampled for ``objects`` objects: one each, plus all-removed for ≥ 2."""
-    return objects + 1 if objects > 1 else 1
 
 
 def layers_to_source(frames: torch.Tensor, source: SourceInfo | None) -> torch.Tensor:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import torch
 
+from .trimask import CHUNK_FRAMES
+
 FULL_COVERAGE = 0.9  # a mask white over more than this share of the frame is not one object
 FOOTAGE_COLOUR = 0.03  # mean channel spread above this: colour footage, not a mask
 FOOTAGE_MIDTONES = 0.25  # share of grey pixels above this: footage (a mask is black and white)
 MASK_MIDTONES = 0.08  # below this and colourless: a mask, not footage
-CHECK_FRAMES = 16  # frames looked at at once by the whole-clip checks (bounded memory on long clips)
 
 
 def _share(flags: torch.Tensor) -> float:
@@ -70,15 +71,15 @@ def video_warnings(frames: torch.Tensor, name: str = "input video") -> list[str]
 
 
 def all_finite(tensor: torch.Tensor) -> bool:
-    """No NaN or Inf in a [N, …] tensor, looked at CHECK_FRAMES frames at a time (bounded memory)."""
+    """No NaN or Inf in a [N, …] tensor, looked at CHUNK_FRAMES frames at a time (bounded memory)."""
     if tensor.ndim == 0:
         return bool(torch.isfinite(tensor))
-    return all(bool(torch.isfinite(part).all()) for part in tensor.split(CHECK_FRAMES))
+    return all(bool(torch.isfinite(part).all()) for part in tensor.split(CHUNK_FRAMES))
 
 
 def coverage_warning(mask: torch.Tensor, threshold: float) -> str | None:
     """For a MASK [N, H, W]: a warning when it covers nearly the whole frame in most frames."""
-    coverage = torch.cat([(part >= threshold).flatten(1).float().mean(1) for part in mask.split(CHECK_FRAMES)])
+    coverage = torch.cat([(part >= threshold).flatten(1).float().mean(1) for part in mask.split(CHUNK_FRAMES)])
     full = int((coverage > FULL_COVERAGE).sum())
     if full <= mask.shape[0] / 2:
         return None

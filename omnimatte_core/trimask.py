@@ -26,7 +26,7 @@ def binarize(mask: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
     return mask >= threshold
 
 
-DILATE_FRAMES = 16  # frames dilated at once: a long clip's float copies stay this small
+CHUNK_FRAMES = 16  # frames the whole-clip mask work takes at once: a long clip's copies stay this small
 
 
 def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
@@ -34,9 +34,9 @@ def dilate(mask: torch.Tensor, pixels: int) -> torch.Tensor:
     if pixels <= 0:
         return mask
     out = torch.empty_like(mask)
-    for start in range(0, mask.shape[0], DILATE_FRAMES):
-        part = mask[start:start + DILATE_FRAMES].float().unsqueeze(1)
-        out[start:start + DILATE_FRAMES] = F.max_pool2d(part, 2 * pixels + 1, stride=1, padding=pixels).squeeze(1) > 0.5
+    for start in range(0, mask.shape[0], CHUNK_FRAMES):
+        part = mask[start:start + CHUNK_FRAMES].float().unsqueeze(1)
+        out[start:start + CHUNK_FRAMES] = F.max_pool2d(part, 2 * pixels + 1, stride=1, padding=pixels).squeeze(1) > 0.5
     return out
 
 
@@ -52,6 +52,11 @@ def build_trimask(object_mask: torch.Tensor, keep_mask: torch.Tensor | None, dil
     return trimask
 
 
+def pair_count(objects: int) -> int:
+    """[background, alpha] pairs sampled for ``objects`` objects: one each, plus all-removed for ≥ 2."""
+    return objects + 1 if objects > 1 else 1
+
+
 def object_trimasks(objects: list[torch.Tensor], keep_mask: torch.Tensor | None, dilation_px: int) -> torch.Tensor:
     """One trimask per layer to sample: bool [N, H, W] per object → float [P, N, H, W].
 
@@ -60,8 +65,7 @@ def object_trimasks(objects: list[torch.Tensor], keep_mask: torch.Tensor | None,
     background is the clean plate with every object and its effects gone (P = K + 1; P = 1
     for one object).
     """
-    pairs = len(objects) + (1 if len(objects) > 1 else 0)
-    trimasks = torch.empty((pairs, *objects[0].shape))  # built in place: never a list of copies, then a stack
+    trimasks = torch.empty((pair_count(len(objects)), *objects[0].shape))  # built in place: never a list of copies, then a stack
     for i, obj in enumerate(objects):
         others = [o for j, o in enumerate(objects) if j != i] + ([keep_mask] if keep_mask is not None else [])
         keep = torch.stack(others).any(dim=0) if others else None

@@ -93,7 +93,7 @@ def test_pack_trimask_repeats_frame_zero_and_groups_by_four(core):
 
 def test_dilation_grows_each_frame_by_a_square_in_bounded_pieces(core):
     tm = core.trimask
-    frames = 2 * tm.DILATE_FRAMES + 3  # several pieces and a short last one
+    frames = 2 * tm.CHUNK_FRAMES + 3  # several pieces and a short last one
     mask = torch.zeros(frames, 12, 12, dtype=torch.bool)
     for t in range(frames):
         mask[t, t % 10 + 1, (3 * t) % 10 + 1] = True  # one pixel, somewhere else in every frame
