@@ -2,6 +2,11 @@
 
 Frames [N, H, W, 3] and alphas [N, H, W] in [0, 1]; regions are bool [N, H, W]. A measure over
 an empty region is ``None`` (not 0, not NaN), so averages can skip it.
+
+The quality of a layer is what a compositor sees (issue 22): the recovered foreground with its alpha
+over a NEW background, against the ground-truth layer over the same background. Re-compositing over
+the method's own plate cannot be that measure: the foreground is solved from the video, so any alpha
+(even α ≡ 1) gives the input back; it stays only as ``recomposite_psnr_selfcheck``.
 """
 
 from __future__ import annotations
@@ -9,6 +14,11 @@ from __future__ import annotations
 import math
 
 import torch
+
+from .layers import recover_foreground
+
+OUTSIDE_ALPHA_MAX = 0.02  # ground truth below this is "no layer": any alpha there is false alpha
+LAYER_ALPHA_MIN = 0.1  # ground truth at or above this is the layer (object ∪ shadow)
 
 
 def region_mae(pred: torch.Tensor, target: torch.Tensor, region: torch.Tensor) -> float | None:
@@ -34,17 +44,64 @@ def recomposite(foreground: torch.Tensor, alpha: torch.Tensor, background: torch
     return a * foreground[..., :3] + (1 - a) * background[..., :3]
 
 
+def compositing_background(frames: int, height: int, width: int) -> torch.Tensor:
+    """The new background layers are judged over: [N, H, W, 3], fixed (no seed), bright and coloured.
+
+    Bright, so a missing shadow (a dark layer) costs; varied in hue and with a coarse checker, so
+    false alpha that carries the old plate along shows wherever the plates differ; unlike the
+    worlds' own plates (no noise, no stripes), so it never matches them by chance.
+    """
+    v = torch.linspace(0.0, 1.0, height).view(height, 1).expand(height, width)  # [H, W]
+    u = torch.linspace(0.0, 1.0, width).view(1, width).expand(height, width)  # [H, W]
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    checker = ((ys // 16 + xs // 16) % 2).float() * 2 - 1  # [H, W] ±1
+    rgb = torch.stack((0.55 + 0.35 * u, 0.80 - 0.25 * v, 0.40 + 0.35 * (1 - u) * v), dim=-1)  # [H, W, 3]
+    rgb = rgb + 0.08 * checker.unsqueeze(-1)
+    return rgb.clamp(0.0, 1.0).unsqueeze(0).expand(frames, height, width, 3).contiguous()
+
+
+def ground_truth_foreground(video: torch.Tensor, gt_background: torch.Tensor, gt_alpha: torch.Tensor) -> torch.Tensor:
+    """The ground-truth layer's colour [N, H, W, 3], solved from video = α·F + (1 − α)·plate with the true α and
+    plate (the clips store video, plate and α, not F); where α is 0, F is 0 and never shows."""
+    return recover_foreground(video[..., :3].float(), gt_background[..., :3].float(), gt_alpha.float())
+
+
+def composite_metrics(alpha: torch.Tensor, foreground: torch.Tensor, gt_alpha: torch.Tensor,
+                      gt_foreground: torch.Tensor, new_background: torch.Tensor,
+                      shadow_region: torch.Tensor) -> dict[str, float | None]:
+    """PSNR of layer-over-``new_background`` against the ground-truth layer over it: the whole frame, and the
+    shadow-only region (where a mask copy has nothing). Alphas [N, H, W], frames [N, H, W, 3]."""
+    ours = recomposite(foreground, alpha, new_background)  # [N, H, W, 3]
+    truth = recomposite(gt_foreground, gt_alpha, new_background)  # [N, H, W, 3]
+    return {"composite_psnr": region_psnr(ours, truth),
+            "composite_psnr_shadow": region_psnr(ours, truth, shadow_region)}
+
+
 def layer_metrics(video: torch.Tensor, background: torch.Tensor, alpha: torch.Tensor, foreground: torch.Tensor,
                   gt_background: torch.Tensor, gt_alpha: torch.Tensor, object_region: torch.Tensor,
-                  shadow_region: torch.Tensor, removed_region: torch.Tensor) -> dict:
-    """The toy table's measures for one decomposition (every input at the same size and frame count)."""
+                  shadow_region: torch.Tensor, removed_region: torch.Tensor,
+                  new_background: torch.Tensor | None = None) -> dict:
+    """The toy table's measures for one decomposition (every input at the same size and frame count).
+
+    ``composite_psnr*``: the compositor's measure (``new_background``: ``compositing_background`` when None);
+    ``alpha_mae_outside``: false alpha where the ground truth has no layer; ``bg_psnr_*``: the plate;
+    ``recomposite_psnr_selfcheck``: F and α back over the method's own plate against the input — a
+    consistency check of the layer maths, high for any alpha, never a quality measure.
+    """
     def rounded(value):
         return None if value is None else round(value, 4)
 
+    if new_background is None:
+        new_background = compositing_background(*alpha.shape)
+    gt_foreground = ground_truth_foreground(video, gt_background, gt_alpha)
+    composite = composite_metrics(alpha, foreground, gt_alpha, gt_foreground, new_background, shadow_region)
     return {
+        "composite_psnr": rounded(composite["composite_psnr"]),
+        "composite_psnr_shadow": rounded(composite["composite_psnr_shadow"]),
         "alpha_mae_object": rounded(region_mae(alpha, gt_alpha, object_region)),
         "alpha_mae_shadow": rounded(region_mae(alpha, gt_alpha, shadow_region)),
+        "alpha_mae_outside": rounded(region_mae(alpha, gt_alpha, gt_alpha < OUTSIDE_ALPHA_MAX)),
         "bg_psnr_region": rounded(region_psnr(background, gt_background, removed_region)),
         "bg_psnr_outside": rounded(region_psnr(background, gt_background, ~removed_region)),
-        "recomposite_psnr": rounded(region_psnr(recomposite(foreground, alpha, background), video)),
+        "recomposite_psnr_selfcheck": rounded(region_psnr(recomposite(foreground, alpha, background), video)),
     }

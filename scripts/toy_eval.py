@@ -70,11 +70,71 @@ def decompose(models: ToyModels, clip, effect: str | None = TOY_FILES["effect_ex
 
 
 def measure(clip, layers: dict[str, torch.Tensor]) -> dict:
-    """The toy table's metrics of one decomposition (omnimatte_core.metrics.layer_metrics)."""
-    from omnimatte_core.metrics import layer_metrics
+    """The toy table's metrics of one decomposition (omnimatte_core.metrics.layer_metrics): the layer over a new
+    background against the ground-truth layer, alpha MAE per region, the plate, and the self-check."""
+    from omnimatte_core.metrics import LAYER_ALPHA_MIN, layer_metrics
 
     return layer_metrics(clip.video, layers["background"], layers["alpha"], layers["foreground"], clip.gt_background,
-                         clip.gt_alpha, clip.object_region, clip.shadow_only, clip.gt_alpha >= 0.1)
+                         clip.gt_alpha, clip.object_region, clip.shadow_only, clip.gt_alpha >= LAYER_ALPHA_MIN)
+
+
+# Reference answers, measured exactly as methods are. Their plate is the ground-truth plate: a binary alpha's
+# foreground (1 where the alpha is, unused where it is 0) does not depend on the plate, so the plate only decides
+# the bg_psnr columns, which are not the reference's to score (reported as None).
+REFERENCE_ROWS = ("ground_truth", "mask_as_alpha", "alpha_zero", "alpha_one")
+SHADOW_MARGIN = 0.2  # a method's shadow MAE must be this far below the mask copy's (issue 22)
+COMPOSITE_MARGIN_DB = 0.5  # and its new-background composite this far above each trivial answer's
+
+
+def reference_layers(clip, kind: str) -> dict[str, torch.Tensor]:
+    """One of REFERENCE_ROWS as layers: the alpha named by ``kind`` with the ground-truth plate, the foreground
+    recovered from the video as RecoverForeground does (ε 1e-3)."""
+    from omnimatte_core.layers import recover_foreground
+
+    alphas = {"ground_truth": clip.gt_alpha, "mask_as_alpha": clip.object_mask,
+              "alpha_zero": torch.zeros_like(clip.gt_alpha), "alpha_one": torch.ones_like(clip.gt_alpha)}
+    alpha = alphas[kind].float()
+    plate = clip.gt_background.float()
+    return {"background": plate, "alpha": alpha, "foreground": recover_foreground(clip.video.float(), plate, alpha)}
+
+
+def reference_row(clips, kind: str) -> dict:
+    """The mean metrics of a reference answer over ``clips`` (its bg_psnr columns None: the plate is the truth)."""
+    rows = [{**measure(c, reference_layers(c, kind)), "bg_psnr_region": None, "bg_psnr_outside": None}
+            for c in clips]
+    return mean_metrics(rows)
+
+
+def vae_ceiling_layers(vae, clip) -> dict[str, torch.Tensor]:
+    """The ground-truth alpha (as a grey video, as the alpha branch decodes it) and plate through the VAE's
+    encode → decode round trip: the best any method decoded by this VAE can do."""
+    from omnimatte_core.layers import alpha_from_decoded, recover_foreground
+
+    def round_trip(frames: torch.Tensor) -> torch.Tensor:
+        return vae.decode(vae.encode(frames)).reshape(frames.shape).float().clamp(0, 1)
+
+    with torch.inference_mode():
+        plate = round_trip(clip.gt_background.float())
+        alpha = alpha_from_decoded(round_trip(clip.gt_alpha.float().unsqueeze(-1).expand(*clip.gt_alpha.shape, 3)))
+        foreground = recover_foreground(clip.video.float(), plate, alpha)
+    return {"background": plate.clone(), "alpha": alpha.clone(), "foreground": foreground.clone()}
+
+
+def quality_bars(row: dict, references: dict[str, dict]) -> dict[str, bool]:
+    """The quality tests' bars for a method's mean ``row`` against the trivial answers' rows (``reference_row``):
+    shadow MAE at least SHADOW_MARGIN below the mask copy's, and a new-background composite at least
+    COMPOSITE_MARGIN_DB above the mask copy's, α ≡ 1's and α ≡ 0's. A missing value fails its bar."""
+    def below(key: str, other: str, margin: float) -> bool:
+        ours, theirs = row.get(key), references[other].get(key)
+        return ours is not None and theirs is not None and ours <= theirs - margin
+
+    def above(key: str, other: str, margin: float) -> bool:
+        ours, theirs = row.get(key), references[other].get(key)
+        return ours is not None and theirs is not None and ours >= theirs + margin
+
+    return {"shadow_beats_mask_as_alpha": below("alpha_mae_shadow", "mask_as_alpha", SHADOW_MARGIN),
+            **{f"composite_beats_{name}": above("composite_psnr", name, COMPOSITE_MARGIN_DB)
+               for name in ("mask_as_alpha", "alpha_one", "alpha_zero")}}
 
 
 def mean_metrics(rows: list[dict]) -> dict:
