@@ -1,19 +1,28 @@
-"""The paper's comparisons, reproduced at toy scale on held-out toy-world clips (docs/toy_world.md).
+"""The paper's comparisons, reproduced at toy scale on held-out clips of two worlds (docs/toy_world.md).
 
     source scripts/env.sh && "$OMNIMATTE_PY" -m benchmarks.toy_table --json
+    (quick look: --world second --clips 1 --steps 4 --no-sweep)
 
-Prints one JSON object:
-- ``methods``: a row per method (``dual``, ``effect_only``, ``quality_only``, and the training-free
-  ``clean_plate_remover`` / ``clean_plate_gt``: AlphaFromCleanPlate on the toy remover's plate or
-  on the ground-truth plate) with the mean
-  ``alpha_mae_object``, ``alpha_mae_shadow``, ``bg_psnr_region``, ``bg_psnr_outside``,
-  ``recomposite_psnr`` over the clips (Fig. 7's ablation);
-- ``tau_sweep``: the dual result for several τ under both readings of eq. 7 — ``sigma`` (τ
-  compared with σ after shift, what the pack does) and ``schedule`` (τ compared with the
+Prints one JSON object with a block per world in ``worlds``: ``toy`` (``training.toy_data``'s held-out
+clips, seed 1,000,000) and ``second`` (``benchmarks.second_world``: other shapes, shadows and plates,
+never trained on). Each world has:
+- ``methods``: a row per method with the mean over the clips of
+  ``composite_psnr`` (the layer over a new background against the ground-truth layer over it: the
+  compositor's measure), ``composite_psnr_shadow`` (the same, shadow-only region),
+  ``alpha_mae_object`` / ``alpha_mae_shadow`` / ``alpha_mae_outside`` (false alpha),
+  ``bg_psnr_region`` / ``bg_psnr_outside`` and ``recomposite_psnr_selfcheck`` (a consistency check
+  only: high for any alpha). Methods: ``dual``, ``effect_only``, ``quality_only`` (Fig. 7's
+  ablation); the training-free ``clean_plate_remover`` / ``clean_plate_gt`` (AlphaFromCleanPlate on
+  the toy remover's plate or on the ground-truth plate); ``vae_ceiling`` (ground-truth alpha and
+  plate through the toy VAE's round trip); the trivial answers ``mask_as_alpha``, ``alpha_zero``,
+  ``alpha_one`` (with the ground-truth plate, ``scripts.toy_eval.reference_layers``);
+- ``bars``: ``scripts.toy_eval.quality_bars`` of every method against the trivial rows;
+- ``tau_sweep`` (unless ``--no-sweep``): the dual result for several τ under both readings of eq. 7 —
+  ``sigma`` (τ compared with σ after shift, what the pack does) and ``schedule`` (τ compared with the
   unshifted timestep, i.e. the position in the schedule; run as the σ threshold it maps to);
-- ``block_analysis``: C_b per block and the suggested K of the shipped toy world's build;
-- ``vae``: the toy VAE's held-out round-trip PSNR on the same clips.
-Writes ``benchmarks/results/toy_table.json`` and PNG plots of the τ sweep and C_b beside it.
+- ``vae``: the toy VAE's round-trip PSNR of the clips' video.
+Beside them ``block_analysis`` (C_b per block and the suggested K of the shipped build). Writes
+``benchmarks/results/toy_table.json`` and PNG plots of the τ sweeps and C_b beside it.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--clips", type=int, default=6, help="held-out clips")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the toy workflow's)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--world", choices=("toy", "second", "both"), default="both", help="which held-out clips")
+    p.add_argument("--no-sweep", action="store_true", help="skip the τ sweep (10 more runs per clip)")
     return p.parse_args()
 
 
@@ -57,32 +68,63 @@ def vae_round_trip_psnr(vae, clips) -> float:
     return round(sum(values) / len(values), 3)
 
 
+def world_clips(world: str, count: int) -> list:
+    """The first ``count`` held-out ToyClips of ``world`` ("toy" or "second")."""
+    if world == "second":
+        from benchmarks import second_world
+
+        return second_world.held_out_clips(count)
+    from training.toy_data import as_toy_clip, held_out_clips
+
+    return [as_toy_clip(c) for c in held_out_clips(count)]
+
+
+def world_table(models, clips: list, steps: int, sweep: bool) -> dict:
+    """One world's block of the result (see the module docstring)."""
+    from scripts import toy_eval
+    from scripts.build_workflows import TOY_FILES
+
+    effect, quality = TOY_FILES["effect_expert"], TOY_FILES["quality_expert"]
+
+    def table(effect, quality, tau, keep: list | None = None) -> dict:
+        runs = [toy_eval.decompose(models, c, effect, quality, tau, steps) for c in clips]
+        if keep is not None:
+            keep.extend(runs)
+        return toy_eval.mean_metrics([toy_eval.measure(c, r) for c, r in zip(clips, runs)])
+
+    dual_runs: list = []
+    methods = {"dual": table(effect, quality, 0.5, dual_runs), "effect_only": table(effect, None, 0.5),
+               "quality_only": table(None, quality, 0.5),
+               **clean_plate_rows(clips, [r["background"] for r in dual_runs]),
+               "vae_ceiling": toy_eval.mean_metrics(
+                   [toy_eval.measure(c, toy_eval.vae_ceiling_layers(models.vae, c)) for c in clips])}
+    references = {kind: toy_eval.reference_row(clips, kind)
+                  for kind in toy_eval.REFERENCE_ROWS if kind != "ground_truth"}
+    methods.update(references)
+    block = {"clips": len(clips), "methods": methods,
+             "bars": {name: toy_eval.quality_bars(row, references) for name, row in methods.items()},
+             "vae": {"round_trip_psnr": vae_round_trip_psnr(models.vae, clips)}}
+    if sweep:
+        block["tau_sweep"] = {"sigma": {str(t): table(effect, quality, t) for t in TAUS},
+                              "schedule": {str(t): table(effect, quality, schedule_tau_as_sigma(t)) for t in TAUS}}
+    return block
+
+
 def run(args: argparse.Namespace) -> dict:
     from scripts import comfy_host, toy_eval
-    from scripts.build_workflows import TOY_FILES, TOY_STEPS
-    from training.toy_data import as_toy_clip, held_out_clips
+    from scripts.build_workflows import TOY_STEPS
 
     comfy_host.import_comfy(threads=args.threads)
     comfy_host.load_nodes_with_pack()
     models = toy_eval.load_toy_models()
-    clips = [as_toy_clip(c) for c in held_out_clips(args.clips)]
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
-
-    def table(effect, quality, tau) -> dict:
-        rows = [toy_eval.measure(c, toy_eval.decompose(models, c, effect, quality, tau, steps)) for c in clips]
-        return toy_eval.mean_metrics(rows)
-
-    effect, quality = TOY_FILES["effect_expert"], TOY_FILES["quality_expert"]
-    methods = {"dual": table(effect, quality, 0.5), "effect_only": table(effect, None, 0.5),
-               "quality_only": table(None, quality, 0.5), **clean_plate_rows(models, clips, steps)}
-    sweep = {"sigma": {str(t): table(effect, quality, t) for t in TAUS},
-             "schedule": {str(t): table(effect, quality, schedule_tau_as_sigma(t)) for t in TAUS}}
+    names = ("toy", "second") if args.world == "both" else (args.world,)
+    worlds = {name: world_table(models, world_clips(name, args.clips), steps, not args.no_sweep) for name in names}
     manifest = json.loads((ROOT / "toy_world" / "manifest.json").read_text())
     blocks = json.loads((ROOT / "toy_world" / "block_scores.json").read_text())
-    result = {"clips": len(clips), "steps": steps, "methods": methods, "tau_sweep": sweep,
+    result = {"clips": args.clips, "steps": steps, "worlds": worlds,
               "block_analysis": {"scores": blocks["scores"], "suggested_k": blocks["suggested_k"]},
-              "vae": {"round_trip_psnr": vae_round_trip_psnr(models.vae, clips)},
               "toy_world_sha256": {k: v["sha256"][:12] for k, v in manifest["files"].items()},
               "seconds": round(time.perf_counter() - started, 1)}
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -91,37 +133,41 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
-def clean_plate_rows(models, clips, steps: int) -> dict:
-    """AlphaFromCleanPlate with the toy remover's plate (the dual run's background row, which masks B/C keep
+def clean_plate_rows(clips, remover_plates: list) -> dict:
+    """AlphaFromCleanPlate with the toy remover's plate (the dual run's background, which masks B/C keep
     equal to the stock remover's) and with the ground-truth plate (the method's ceiling)."""
     from scripts import toy_eval
 
-    remover = [toy_eval.decompose(models, c, steps=steps)["background"] for c in clips]
     return {"clean_plate_remover": toy_eval.mean_metrics(
-                [toy_eval.measure(c, toy_eval.clean_plate_layers(c, p)) for c, p in zip(clips, remover)]),
+                [toy_eval.measure(c, toy_eval.clean_plate_layers(c, p)) for c, p in zip(clips, remover_plates)]),
             "clean_plate_gt": toy_eval.mean_metrics(
                 [toy_eval.measure(c, toy_eval.clean_plate_layers(c, c.gt_background)) for c in clips])}
 
 
 def plot(result: dict, folder: Path) -> list[Path]:
-    """PNG plots (PIL, training.plotting): alpha MAE over τ for both readings, and C_b per block."""
+    """PNG plots (PIL, training.plotting): alpha MAE over τ for both readings per world, and C_b per block."""
     from training.plotting import line_plot
 
     folder.mkdir(parents=True, exist_ok=True)
     taus = [float(t) for t in TAUS]
-    series = {}
-    for reading in ("sigma", "schedule"):
-        rows = result["tau_sweep"][reading]
-        series[f"shadow MAE, tau vs {reading}"] = [rows[str(t)]["alpha_mae_shadow"] for t in TAUS]
-        series[f"object MAE, tau vs {reading}"] = [rows[str(t)]["alpha_mae_object"] for t in TAUS]
-    sweep = folder / "toy_table_tau_sweep.png"
-    line_plot(sweep, taus, series, "toy world: alpha MAE over tau (held-out clips)", "tau", "MAE")
+    paths = []
+    for world, block in result["worlds"].items():
+        if "tau_sweep" not in block:
+            continue
+        series = {}
+        for reading in ("sigma", "schedule"):
+            rows = block["tau_sweep"][reading]
+            series[f"shadow MAE, tau vs {reading}"] = [rows[str(t)]["alpha_mae_shadow"] for t in TAUS]
+            series[f"object MAE, tau vs {reading}"] = [rows[str(t)]["alpha_mae_object"] for t in TAUS]
+        sweep = folder / f"toy_table_tau_sweep_{world}.png"
+        line_plot(sweep, taus, series, f"{world} world: alpha MAE over tau (held-out clips)", "tau", "MAE")
+        paths.append(sweep)
     scores = result["block_analysis"]["scores"]
     blocks = folder / "toy_table_block_scores.png"
     line_plot(blocks, list(range(len(scores))), {"C_b": scores},
               f"Effects-Association score per block (suggested K = {result['block_analysis']['suggested_k']})",
               "block", "C_b")
-    return [sweep, blocks]
+    return [*paths, blocks]
 
 
 def main() -> None:
