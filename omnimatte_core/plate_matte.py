@@ -42,30 +42,70 @@ def minimal_alpha(video: torch.Tensor, plate: torch.Tensor, eps: float = 1e-3) -
     return torch.maximum(darker, brighter).amax(dim=-1).clamp(0.0, 1.0)
 
 
+def running_sum(x: torch.Tensor, r: int, dim: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Sum over [i − r, i + r] along ``dim`` of the elements that exist, in ``dtype``, O(1) per element.
+
+    From the cumulative sum S: S[min(i + r, n − 1)] − S[i − r − 1] (nothing before the start);
+    float64 by default so that the difference of two long sums keeps float32's precision.
+    """
+    dim = dim % x.dim()
+    n = x.shape[dim]
+    sums = x.to(dtype).cumsum(dim)
+    out = torch.empty_like(sums)
+    reach = min(r, n - 1)
+    out.narrow(dim, 0, n - reach).copy_(sums.narrow(dim, reach, n - reach))
+    out.narrow(dim, n - reach, reach).copy_(sums.narrow(dim, n - 1, 1).expand_as(out.narrow(dim, n - reach, reach)))
+    if r + 1 < n:
+        out.narrow(dim, r + 1, n - r - 1).sub_(sums.narrow(dim, 0, n - r - 1))
+    return out
+
+
 def dilate(mask: torch.Tensor, px: int) -> torch.Tensor:
-    """Binary dilation of [n, H, W] (float 0/1) by a (2px+1)² square."""
+    """Binary dilation of [n, H, W] (float 0/1) by a (2px+1)² square, clipped at the borders.
+
+    A pixel is set when its window holds any set pixel: window counts, a row pass then a column pass
+    (separable, the same cost for any px). Counts are integers, exact in float32 up to 2²⁴.
+    """
     if px <= 0:
         return mask
-    return F.max_pool2d(mask.unsqueeze(1), 2 * px + 1, stride=1, padding=px).squeeze(1)
+    rows = running_sum(mask, px, -1, torch.float32) > 0  # [n, H, W]: a set pixel in the row window
+    return (running_sum(rows, px, -2, torch.float32) > 0).to(mask.dtype)
 
 
 def erode(mask: torch.Tensor, px: int) -> torch.Tensor:
     return 1.0 - dilate(1.0 - mask, px)
 
 
+def window_count(n: int, r: int, device: torch.device) -> torch.Tensor:
+    """How many of 0..n−1 lie in [i − r, i + r], per i: [n] float64."""
+    i = torch.arange(n, device=device, dtype=torch.float64)
+    return (i + r + 1).clamp(max=n) - (i - r).clamp(min=0)
+
+
 def box(x: torch.Tensor, r: int) -> torch.Tensor:
-    """Mean over a (2r+1)² window, [n, H, W], edges averaged over the pixels that exist."""
-    return F.avg_pool2d(x.unsqueeze(1), 2 * r + 1, stride=1, padding=r, count_include_pad=False).squeeze(1)
+    """Mean over a (2r+1)² window, [..., H, W], edges averaged over the pixels that exist.
+
+    Separable: a row sum then a column sum; a window's pixel count is its row count times its column
+    count. Float64 between the passes, one rounding to x's dtype at the end.
+    """
+    if r <= 0:
+        return x
+    h, w = x.shape[-2:]
+    count = window_count(h, r, x.device)[:, None] * window_count(w, r, x.device)  # [H, W]
+    return running_sum(running_sum(x, r, -1), r, -2).div_(count).to(x.dtype)
 
 
 def guided_filter(guide: torch.Tensor, source: torch.Tensor, r: int, eps: float) -> torch.Tensor:
-    """He et al.'s guided filter, grey guide [n, H, W]: ``source`` smoothed, keeping the guide's edges."""
-    mean_i, mean_p = box(guide, r), box(source, r)
-    var_i = box(guide * guide, r) - mean_i * mean_i
-    cov_ip = box(guide * source, r) - mean_i * mean_p
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    return box(a, r) * guide + box(b, r)
+    """He et al.'s guided filter, grey guide [n, H, W]: ``source`` smoothed, keeping the guide's edges.
+
+    In float64: var and cov are differences of near-equal means, divided by var + eps (eps ≈ 1e-3), so
+    float32 rounding there would move the result by up to ~1e-5.
+    """
+    dtype, guide, source = source.dtype, guide.double(), source.double()
+    mean_i, mean_p, mean_ii, mean_ip = box(torch.stack((guide, source, guide * guide, guide * source)), r)
+    a = (mean_ip - mean_i * mean_p) / (mean_ii - mean_i * mean_i + eps)
+    mean_a, mean_b = box(torch.stack((a, mean_p - a * mean_i)), r)
+    return (mean_a * guide + mean_b).to(dtype)
 
 
 def temporal_average(alpha: torch.Tensor, k: int) -> torch.Tensor:
@@ -106,10 +146,12 @@ def plate_matte(video: torch.Tensor, plate: torch.Tensor, object_mask: torch.Ten
                 device: torch.device | None = None) -> tuple[torch.Tensor, list[float]]:
     """frames, plate [N, H, W, 3] (same size) + object mask [N, H, W] (1 = object) → α [N, H, W], floors.
 
-    Each chunk is computed on ``device`` (default: where the video is) and the matte comes back
-    where the video is. The floors (one per chunk) say how noisy the plate was.
+    Each chunk is computed on ``device`` (default: where the video is; the CPU instead of MPS) and
+    the matte comes back where the video is. The floors (one per chunk) say how noisy the plate was.
     """
-    device = device or video.device
+    device = torch.device(device or video.device)
+    if device.type == "mps":  # no float64 there, which the box sums and the guided filter need
+        device = torch.device("cpu")
     parts, floors = [], []
     obj = (object_mask >= 0.5).float()
     for start in range(0, video.shape[0], CHUNK):

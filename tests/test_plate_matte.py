@@ -1,5 +1,6 @@
 """Alpha from a clean plate, training-free: the maths on a synthetic shadow, the node's refusals, and the
-toy world's held-out clips with the toy remover's plate and the ground-truth plate."""
+toy world's held-out clips with the toy remover's plate and the ground-truth plate; the separable filters
+against the former pools (tests/harness/plate_matte_reference.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import logging
 
 import pytest
 import torch
+from harness.plate_matte_reference import exact_former_matte, old_filters, reference_box, reference_dilate, scene
 
 # toy world, 6 held-out clips, node defaults (docs/toy_world.md); measured 2026-11-29 →
 REMOVER_OBJECT_MAX, REMOVER_SHADOW_MAX = 0.08, 0.07  # measured 0.0671, 0.0537
@@ -53,6 +55,44 @@ def test_effects_beyond_the_radius_and_plate_noise_are_left_out(core):
     assert alpha[far_shadow].max() == 0.0  # beyond 2 px of the object: not an effect of it
     background = (shadow == 0) & (obj == 0)
     assert alpha[background].mean() < 0.01  # the noise did not leak in
+
+
+RADII = (0, 1, 2, 5, 12, 40, 100)  # 40 and 100 reach past the smaller inputs: windows clipped at every border
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (1, 7), (7, 11), (33, 20), (64, 96)])
+def test_separable_filters_equal_the_pools(core, h, w):
+    pm = core.plate_matte
+    g = torch.Generator().manual_seed(h * w)
+    x, mask = torch.rand(3, h, w, generator=g), (torch.rand(3, h, w, generator=g) > 0.9).float()
+    for r in RADII:
+        assert torch.equal(pm.dilate(mask, r), reference_dilate(mask, r)), r
+        assert torch.equal(pm.erode(mask, r), 1.0 - reference_dilate(1.0 - mask, r)), r
+        exact = reference_box(x.double(), r)
+        new, pooled = (pm.box(x, r) - exact).abs().max(), (reference_box(x, r) - exact).abs().max()
+        assert new <= 6e-8, r  # float64 sums, one rounding: half a float32 step at values ≤ 1
+        assert (pm.box(x, r) - reference_box(x, r)).abs().max() <= (1e-6 if r <= 12 else pooled + new), r
+        # beyond 25² pixels avg_pool2d's float32 sum itself errs by more than 1e-6 (1.3e-6 at r = 40)
+
+
+@pytest.mark.parametrize("settings", [
+    {}, dict(effect_radius=3, edge_radius=1, temporal_frames=0),
+    dict(effect_radius=100, edge_radius=8, object_erode=4, temporal_frames=2),
+    dict(effect_radius=20, edge_radius=20, noise_floor=0.05), dict(effect_radius=30, edge_radius=0),
+])
+def test_matte_equals_the_former_formulation(core, settings):
+    pm = core.plate_matte
+    video, plate, obj = scene(5, 70, 90)
+    s = pm.PlateMatteSettings(**settings)
+    alpha, floors = pm.plate_matte(video, plate, obj, s)
+    with old_filters(pm):
+        former, former_floors = pm.plate_matte(video, plate, obj, s)
+    assert floors == former_floors
+    if s.edge_radius == 0:
+        assert torch.equal(alpha, former)  # dilation, erosion, floor and temporal average: bit for bit
+    # The guided filter divides differences of near-equal means by var + 1e-3, so float32 rounding moved
+    # the former output by up to 5e-6 here; the float64 filter lands within 1e-7 of it computed exactly.
+    assert (alpha - exact_former_matte(pm, video, plate, obj, s)).abs().max() <= 2e-7
 
 
 def _node(runner, video, plate, mask):
