@@ -42,7 +42,9 @@ MODEL_FLAGS = {"unet": ("UNETLoader", "unet_name"), "text_encoder": ("CLIPLoader
                "clip_vision": ("CLIPVisionLoader", "clip_name"), "vae": ("VAELoader", "vae_name"),
                "effect_expert": ("LoadOmnimatteExperts", "effect_expert"),
                "quality_expert": ("LoadOmnimatteExperts", "quality_expert")}
-WORKING_SIZE = ("OmnimatteConditioning", "OmnimatteVideoFrames")
+# every width/height input in the workflows is the working size: the frames, the conditioning, SAM3's
+# first-frame mask (ImageScale) and VOID's conditioning; --width/--height and --toy set them all
+WORKING_SIZE = ("OmnimatteConditioning", "OmnimatteVideoFrames", "ImageScale", "VOIDInpaintConditioning")
 SETTINGS = {"width": WORKING_SIZE, "height": WORKING_SIZE, "mask_threshold": ("OmnimatteConditioning",),
             "steps": ("BranchWanSampler",), "seed": ("BranchWanSampler",), "tau": ("BranchWanSampler",),
             "cfg": ("BranchWanSampler",), "window_frames": ("BranchWanSampler",),
@@ -191,8 +193,9 @@ def toy_models(prompt: dict) -> dict:
     for (node_type, field) in LOADERS:
         if field in TOY_FILES:
             _set_all(prompt, node_type, field, TOY_FILES[field])
-    for field in ("width", "height"):
-        _set_all(prompt, "OmnimatteConditioning", field, TOY_SIZE)
+    for field in ("width", "height"):  # all of them: frames decoded at 832×480 would be decoded, conditioned
+        for node_type in WORKING_SIZE:  # and matted at that size, only the latent shrunk to the toy's
+            _set_all(prompt, node_type, field, TOY_SIZE)
     log.warning("--toy: running the embedded TOY models (trained on 128×128 procedural clips). The layers show "
                 "the plumbing only; real footage needs Casper and trained experts (README 'Model files').")
     return prompt

@@ -206,6 +206,23 @@ def test_text_encoder_rule_replaces_every_text_encode(pack):
 
 # -- end to end through the real server ----------------------------------------------------------
 
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_toy_flag_sets_every_working_size(pack, name):
+    """``--toy`` on a user's clip: every width/height in the graph is the toy size. It used to set only the
+    conditioning's, so the frames were decoded (and the plate matte made) at 832×480."""
+    from scripts.build_workflows import TOY_SIZE
+    from scripts.run_workflow import build_prompt, parse_args, workflow_prompt
+
+    extra = ["--new-background", "bg.mp4"] if name == "replace_background" else []
+    args = parse_args(["--workflow", name, "--video", "v.mp4", "--mask", "m.mp4", "--toy", *extra])
+    titles = [t for t in ("Input video", "Object mask video", "New background video")
+              if wf.nodes_titled(workflow_prompt(PACK_DIR / "workflows" / f"{name}.json"), t)]
+    prompt = build_prompt(args, {t: f"{i}.mp4" for i, t in enumerate(titles)})
+    sizes = {(key, node["class_type"], field): value for key, node in prompt.items()
+             for field, value in node["inputs"].items() if field in ("width", "height")}
+    assert sizes and all(v == TOY_SIZE for v in sizes.values()), sizes
+
+
 @pytest.fixture(scope="module")
 def server_inputs(comfy_server, tmp_path_factory):
     clips = short_clips(tmp_path_factory.mktemp("clips"))
