@@ -53,6 +53,8 @@ def import_comfy(comfy_path: Path | None = None, threads: int | None = THREADS) 
 
     if not torch.cuda.is_available():
         comfy.cli_args.args.cpu = True
+    if os.environ.get("OMNIMATTE_FP32_VAE") == "1":  # toy-world builds on a GPU: latents as the CPU makes them
+        comfy.cli_args.args.fp32_vae = True
     import comfy.model_management  # noqa: F401  (device selection happens here)
     import utils.extra_config  # noqa: F401  (main.py imports it before executing graphs)
     return comfy_path

@@ -83,7 +83,7 @@ def load_inputs(args: argparse.Namespace, precision: str = "auto") -> Inputs:
 
     device = comfy.model_management.get_torch_device()
     bf16 = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    base = load_base_model(args.model, torch.bfloat16 if bf16 else None)
+    base = load_base_model(args.model, torch.bfloat16 if bf16 else torch.float32 if precision == "fp32" else None)
     if getattr(args, "base_lora", None):
         base = with_base_lora(base, args.base_lora)
     base = with_shift(base, args.shift)

@@ -16,10 +16,11 @@ def load_vae(path: str | Path):
     return vae
 
 
-def load_trainable_model(path: str | Path, shift: float):
-    """A diffusion model as ``UNETLoader`` → ``ModelSamplingSD3(shift)`` gives it, every weight trainable."""
+def load_trainable_model(path: str | Path, shift: float, dtype=None):
+    """A diffusion model as ``UNETLoader`` → ``ModelSamplingSD3(shift)`` gives it, every weight trainable
+    (``dtype``: the weights' dtype; None lets ComfyUI pick, which is bf16 on most GPUs)."""
     from .branch_model import load_base_model, with_shift
 
-    model = with_shift(load_base_model(str(path)), shift)
+    model = with_shift(load_base_model(str(path), dtype), shift)
     model.model.diffusion_model.requires_grad_(True)
     return model

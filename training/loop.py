@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
@@ -20,3 +21,33 @@ def optimizer_step(optimizer: torch.optim.Optimizer, params: list[torch.Tensor],
     torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
     optimizer.step()
     return float(loss.detach())
+
+
+class TimeBudget:
+    """Fits a run's step count to a wall-clock budget, so one build stage fits one short GPU lease.
+
+    After ``probe`` steps the measured seconds per step fix the total: ``iterations`` shrinks (never
+    grows) to what the remaining budget allows, so a cosine schedule still ends at its end. The
+    trainer records the count it settled on; that count, passed back as ``--iterations`` without a
+    budget, repeats the run.
+    """
+
+    def __init__(self, seconds: float | None, probe: int = 30, multiple: int = 50):
+        self.seconds, self.probe, self.multiple = seconds, probe, multiple
+        self.started = time.perf_counter()
+        self.fixed = seconds is None
+
+    def iterations(self, step: int, requested: int, start_step: int = 0) -> int:
+        """The step count to run to, given ``step`` steps done (``start_step`` of them before this run)."""
+        done = step - start_step
+        if self.fixed or done < self.probe:
+            return requested
+        self.fixed = True
+        elapsed = time.perf_counter() - self.started
+        per_step = elapsed / max(done, 1)
+        affordable = step + int((self.seconds - elapsed) / per_step)
+        fitted = max(step, affordable // self.multiple * self.multiple)
+        return min(requested, max(fitted, step + 1))
+
+    def expired(self) -> bool:
+        return self.seconds is not None and time.perf_counter() - self.started > self.seconds

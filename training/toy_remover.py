@@ -22,7 +22,7 @@ import torch
 
 from . import checkpoint as ckpt
 from . import common
-from .loop import optimizer_step, warmup_cosine
+from .loop import TimeBudget, optimizer_step, warmup_cosine
 from .objective import draw_sigma_and_noise
 from .toy_data import held_out_clips, train_clips
 
@@ -60,6 +60,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true")
     p.add_argument("--stop-after", type=int, default=None)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--workers", type=int, default=0, help="processes rendering the pool (0: this one)")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="fit --iterations to this wall time after a 30-step probe (a GPU lease)")
     return p
 
 
@@ -138,7 +141,7 @@ class RemoverTrainer:
         if not init.is_file():
             spec = RemoverSpec(args.dim, args.ffn_dim, args.layers)
             save_file(init_remover_state(spec, args.seed), str(init))
-        self.model = load_trainable_model(init, SHIFT)
+        self.model = load_trainable_model(init, SHIFT, torch.float32)  # fp32 master weights on a GPU too
         self.vae = load_vae(args.vae)
         self.context = TextEmbeddings(args.text_embeds).tokens("")
         self.net = self.model.model.diffusion_model
@@ -149,17 +152,22 @@ class RemoverTrainer:
         self.held_out = held_out_clips(args.val_clips)
 
     def encode_pool(self) -> None:
+        from .common import render_ahead
+
         clips, fmt = train_clips(self.args.seed), self.model.model.latent_format
         started = time.perf_counter()
-        self.pool = [encode_removal(clips.clip(i), self.vae, fmt) for i in range(self.args.pool)]
+        device = self.device()
+        self.pool = [RemovalExample(*(t.to(device) for t in (e.video_latent, e.background, e.concat_mask)))
+                     for e in (encode_removal(clip, self.vae, fmt)
+                               for _, clip in render_ahead(clips, list(range(self.args.pool)), self.args.workers))]
         log.info("encoded %d training clips in %.0f s", len(self.pool), time.perf_counter() - started)
 
     def loss(self, indices: list[int], step: int) -> torch.Tensor:
         examples = [self.pool[i % len(self.pool)] for i in indices]
         x0 = torch.cat([e.background for e in examples])
         draws = [draw_sigma_and_noise(self.args.seed, step * 1000 + i, tuple(x0.shape[1:]), SHIFT) for i in indices]
-        sigma = torch.stack([d[0] for d in draws])
-        noise = torch.stack([d[1][0] for d in draws])
+        sigma = torch.stack([d[0] for d in draws]).to(x0.device)
+        noise = torch.stack([d[1][0] for d in draws]).to(x0.device)
         s = sigma.view(-1, 1, 1, 1, 1)
         x_t = (1 - s) * x0 + s * noise
         c_concat = self.model.model.concat_cond(
@@ -170,6 +178,17 @@ class RemoverTrainer:
                                                 transformer_options={"sigmas": sigma, "cond_or_uncond": [0]})
         velocity = (x_t - denoised) / s
         return (velocity - (noise - x0)).pow(2).mean()
+
+    def device(self) -> torch.device:
+        import comfy.model_management
+
+        return comfy.model_management.get_torch_device()
+
+    def load_on_device(self) -> None:
+        """The model on ComfyUI's device, whole (validation's VAE calls may have moved it)."""
+        from omnimatte_core.patching import load_like_sampler
+
+        load_like_sampler(self.model, force_full_load=True)
 
     def run(self) -> Path | None:
         import comfy.model_management
@@ -187,10 +206,14 @@ class RemoverTrainer:
         if a.resume:
             step = ckpt.resume_step(ckpt_dir, self.params, self.names, self.optimizer)
         self.encode_pool()
+        self.load_on_device()
         stop = a.iterations if a.stop_after is None else min(a.iterations, step + a.stop_after)
         order = torch.randperm(10 * a.iterations * a.batch, generator=torch.Generator().manual_seed(a.seed))
+        budget, first = TimeBudget(a.time_budget), step
         while step < stop:
             started = time.perf_counter()
+            if step % max(1, a.val_every) == 0:
+                self.load_on_device()
             for group in self.optimizer.param_groups:
                 group["lr"] = warmup_cosine(a.lr, step, a.iterations, warmup=100)
             loss = optimizer_step(self.optimizer, self.params,
@@ -198,6 +221,10 @@ class RemoverTrainer:
             step += 1
             self._log("loss.jsonl", {"step": step, "loss": round(loss, 6),
                                      "seconds": round(time.perf_counter() - started, 3)})
+            fitted = budget.iterations(step, a.iterations, first)
+            if fitted != a.iterations:
+                log.info("time budget %.0f s: %d steps instead of %d", a.time_budget, fitted, a.iterations)
+                a.iterations = stop = fitted
             if step % a.checkpoint_every == 0 or step == stop:
                 ckpt.save_checkpoint(ckpt_dir, step, self.params, self.names, self.optimizer, vars_json(a))
             if a.val_every and (step % a.val_every == 0 or step == a.iterations):
@@ -232,7 +259,7 @@ class RemoverTrainer:
         from safetensors.torch import save_file
 
         path = self.args.output / FILE_NAME
-        state = {k: v.detach().float().contiguous() for k, v in self.net.state_dict().items()}
+        state = {k: v.detach().float().cpu().contiguous() for k, v in self.net.state_dict().items()}
         save_file(state, str(path))
         log.info("wrote %s", path)
         return path

@@ -34,7 +34,7 @@ SHIPPED = {  # stage → (ComfyUI model folder, shipped file name)
     "quality": ("omnimatte", "easyomnimatte_toy_quality.safetensors"),
 }
 TEXT_TOKENS, TEXT_SEED = 16, 7
-EFFECT_RANK, QUALITY_RANK = 64, 32
+EFFECT_RANK, QUALITY_RANK = 128, 64  # the paper's ranks
 
 
 def parser() -> argparse.ArgumentParser:
@@ -45,8 +45,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted build in --work")
     p.add_argument("--until", choices=list(SHIPPED) + ["analyze", "package"], default="package",
                    help="stop after this stage")
-    p.add_argument("--vae-iterations", type=int, default=0,
-                   help="reconstruction steps after the hand-set codec (0: the codec as set; docs/toy_world.md says why)")
+    p.add_argument("--vae-iterations", type=int, default=6000, help="VAE reconstruction steps")
+    p.add_argument("--vae-dim", type=int, default=16, help="VAE width")
+    p.add_argument("--vae-init", choices=("codec", "random"), default="codec")
+    p.add_argument("--vae-lr", type=float, default=5e-4)
+    p.add_argument("--vae-from", type=Path, nargs="+", default=None, metavar="RUN",
+                   help="adopt the best finished training.toy_vae run among these folders (by its ceiling, "
+                        "issue 22's goals) instead of training one here")
     p.add_argument("--remover-iterations", type=int, default=4000)
     p.add_argument("--expert-iterations", type=int, default=4000)
     p.add_argument("--expert-lr", type=float, default=1e-3, help="AdamW learning rate of the experts (paper: 1e-3)")
@@ -54,6 +59,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--expert-pool", type=int, default=192, help="training clips the experts encode once (shared)")
     p.add_argument("--val-steps", type=int, default=12, help="sampling steps of the in-training validations")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workers", type=int, default=0, help="processes rendering training clips")
+    p.add_argument("--remover-time-budget", type=float, default=None, metavar="SECONDS",
+                   help="fit the remover's steps to this wall time (a GPU lease)")
+    p.add_argument("--expert-time-budget", type=float, default=None, metavar="SECONDS",
+                   help="end each expert's run once this wall time is spent (recorded)")
+    p.add_argument("--parallel-experts", action="store_true",
+                   help="train the Effect and Quality experts at once, in two processes (one GPU has room)")
     p.add_argument("--package-to", type=Path, default=TOY_DIR, help="where the shipped files go")
     return p
 
@@ -72,9 +84,11 @@ class Build:
     def run_stage(self, name: str, output: Path, command: list[str], call) -> Path:
         """Run ``call()`` unless ``output`` exists; wall time is summed over resumed segments."""
         record = self.state["stages"].setdefault(name, {"seconds": 0.0})
+        record.setdefault("command", shlex.join(["python", "-m", *command]))  # the command that made the file
         if output.is_file():
+            self.save_state()
             return output
-        record["command"] = shlex.join(["python", "-m", *command])  # the command that made the file
+        record["command"] = shlex.join(["python", "-m", *command])
         started = time.perf_counter()
         try:
             result = call()
@@ -111,9 +125,24 @@ class Build:
         from . import toy_vae
 
         run = self.work / "vae"
-        argv = ["--output", str(run), "--iterations", str(self.args.vae_iterations), "--threads", str(self.args.threads)]
+        if self.args.vae_from and not (run / toy_vae.FILE_NAME).is_file():
+            self.adopt_vae(toy_vae.pick_best(self.args.vae_from), run)
+        a = self.args
+        argv = ["--output", str(run), "--iterations", str(a.vae_iterations), "--dim", str(a.vae_dim),
+                "--init", a.vae_init, "--lr", str(a.vae_lr), "--threads", str(a.threads), "--workers", str(a.workers)]
         return self.run_stage("vae", run / toy_vae.FILE_NAME, ["training.toy_vae", *argv],
                               lambda: toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + self.resume_flag(run))).run())
+
+    def adopt_vae(self, chosen: Path, run: Path) -> None:
+        """Take a finished toy_vae run (trained beside this build, e.g. several settings at once on a GPU)."""
+        shutil.copytree(chosen, run, dirs_exist_ok=True, ignore=shutil.ignore_patterns("checkpoints"))
+        record = self.state["stages"].setdefault("vae", {"seconds": 0.0})
+        steps = json.loads((chosen / "metrics.json").read_text())["steps"]
+        record["command"] = with_fixed_steps((chosen / "command.txt").read_text().strip(), steps)
+        record["seconds"] = round(sum(json.loads(line)["seconds"] for line in (chosen / "loss.jsonl").open()), 1)
+        record["chosen_from"] = [str(p) for p in self.args.vae_from]
+        self.save_state()
+        log.info("adopted the VAE run %s", chosen)
 
     def remover(self, vae: Path, text: Path) -> Path:
         from . import toy_remover
@@ -121,10 +150,23 @@ class Build:
         run = self.work / "remover"
         argv = ["--vae", str(vae), "--text-embeds", str(text), "--output", str(run),
                 "--iterations", str(self.args.remover_iterations), "--threads", str(self.args.threads),
-                "--pool", str(self.args.remover_pool), "--val-steps", str(self.args.val_steps)]
-        return self.run_stage("remover", run / toy_remover.FILE_NAME, ["training.toy_remover", *argv],
-                              lambda: toy_remover.RemoverTrainer(
-                                  toy_remover.parser().parse_args(argv + self.resume_flag(run))).run())
+                "--pool", str(self.args.remover_pool), "--val-steps", str(self.args.val_steps),
+                "--workers", str(self.args.workers)]
+        if self.args.remover_time_budget:
+            argv += ["--time-budget", str(self.args.remover_time_budget)]
+        out = self.run_stage("remover", run / toy_remover.FILE_NAME, ["training.toy_remover", *argv],
+                             lambda: toy_remover.RemoverTrainer(
+                                 toy_remover.parser().parse_args(argv + self.resume_flag(run))).run())
+        self.record_steps_run("remover", run)
+        return out
+
+    def record_steps_run(self, stage: str, run: Path) -> None:
+        """A stage fitted to a time budget: record the command that repeats it with the steps it ran."""
+        record = self.state["stages"][stage]
+        if "--time-budget" in record["command"] and (run / "loss.jsonl").is_file():
+            steps = json.loads((run / "loss.jsonl").read_text().splitlines()[-1])["step"]
+            record["command"] = with_fixed_steps(record["command"], steps)
+            self.save_state()
 
     def model_argv(self, remover: Path, vae: Path, text: Path) -> list[str]:
         c = TOY_CONFIG
@@ -142,22 +184,53 @@ class Build:
         self.run_stage("analyze", out, ["training.analyze_blocks", *argv], lambda: analyze_blocks.main(argv) or out)
         return int(json.loads(out.read_text())["suggested_k"])
 
+    def expert_argv(self, role: str, remover: Path, vae: Path, text: Path, last_k: int) -> list[str]:
+        """Both experts: the same data, steps, batch and learning rate (a fair ablation); the paper's ranks."""
+        a = self.args
+        rank = EFFECT_RANK if role == "effect" else QUALITY_RANK
+        cache = self.work / (f"pool_cache_{role}" if a.parallel_experts else "pool_cache")  # no write races
+        argv = self.model_argv(remover, vae, text) + [
+            "--role", role, "--output", str(self.work / role), "--rank", str(rank),
+            "--iterations", str(a.expert_iterations), "--batch", "2", "--pool", str(a.expert_pool),
+            "--pool-cache", str(cache), "--lr", str(a.expert_lr), "--precision", "fp32", "--checkpoint-every", "100",
+            "--val-every", "500", "--val-clips", "4", "--val-steps", str(a.val_steps), "--no-progress",
+            "--name", f"{role}_expert.safetensors"]
+        if a.expert_time_budget:
+            argv += ["--time-budget", str(a.expert_time_budget)]
+        return argv + (["--last-k", str(last_k)] if role == "effect" else [])
+
     def expert(self, role: str, remover: Path, vae: Path, text: Path, last_k: int) -> Path:
         from . import train
 
         run = self.work / role
-        rank = EFFECT_RANK if role == "effect" else QUALITY_RANK
-        argv = self.model_argv(remover, vae, text) + [
-            "--role", role, "--output", str(run), "--rank", str(rank), "--iterations", str(self.args.expert_iterations),
-            "--batch", "2", "--pool", str(self.args.expert_pool), "--pool-cache", str(self.work / "pool_cache"),
-            "--lr", str(self.args.expert_lr), "--checkpoint-every", "100",
-            "--val-every", "500", "--val-clips", "4", "--val-steps", str(self.args.val_steps), "--no-progress",
-            "--name", f"{role}_expert.safetensors"]
-        if role == "effect":
-            argv += ["--last-k", str(last_k)]
+        argv = self.expert_argv(role, remover, vae, text, last_k)
         out = run / f"{role}_expert.safetensors"
-        return self.run_stage(role, out, ["training.train", *argv],
-                              lambda: train.main(argv + self.resume_flag(run)))
+        self.run_stage(role, out, ["training.train", *argv], lambda: train.main(argv + self.resume_flag(run)))
+        self.record_steps_run(role, run)
+        return out
+
+    def experts_in_parallel(self, remover: Path, vae: Path, text: Path, last_k: int) -> None:
+        """Effect and Quality in two processes at once; each stage's record as if run alone."""
+        import subprocess
+
+        jobs = {}
+        for role in ("effect", "quality"):
+            run = self.work / role
+            if (run / f"{role}_expert.safetensors").is_file():
+                continue
+            argv = self.expert_argv(role, remover, vae, text, last_k) + self.resume_flag(run)
+            record = self.state["stages"].setdefault(role, {"seconds": 0.0})
+            record["command"] = shlex.join(["python", "-m", "training.train", *argv])
+            jobs[role] = (subprocess.Popen([sys.executable, "-m", "training.train", *argv], cwd=PACK_DIR),
+                          time.perf_counter())
+        self.save_state()
+        for role, (process, started) in jobs.items():
+            code = process.wait()
+            record = self.state["stages"][role]
+            record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 1)
+            self.save_state()
+            if code:
+                raise SystemExit(f"the {role} expert's training failed (exit {code}); run again with --resume")
 
     def package(self, files: dict[str, Path]) -> Path:
         dest: Path = self.args.package_to
@@ -172,7 +245,8 @@ class Build:
                 shutil.copyfile(path, target)
             record = self.state["stages"].get(stage, {})
             entries[stage] = {"file": f"{folder}/{name}", "sha256": sha256(target), "bytes": target.stat().st_size,
-                              "command": record.get("command"), "wall_seconds_2_cores": record.get("seconds"),
+                              "command": record.get("command"), "wall_seconds": record.get("seconds"),
+                              "device": self.state.get("device"),
                               "metrics": stage_metrics(self.work, stage)}
         scores = self.work / "analyze" / "block_scores.json"
         if scores.is_file():
@@ -192,7 +266,10 @@ class Build:
         return path
 
     def run(self) -> None:
+        import comfy.model_management
+
         until = self.args.until
+        self.state.setdefault("device", device_name(comfy.model_management.get_torch_device()))
         files = {"text": self.text()}
         if until == "text":
             return
@@ -205,6 +282,8 @@ class Build:
         k = self.analyze(files["remover"], files["vae"], files["text"])
         if until == "analyze":
             return
+        if self.args.parallel_experts and until == "package":
+            self.experts_in_parallel(files["remover"], files["vae"], files["text"], k)
         files["effect"] = self.expert("effect", files["remover"], files["vae"], files["text"], k)
         if until == "effect":
             return
@@ -255,6 +334,27 @@ def write_demo_clip(index: int, path: Path) -> None:
 
     clip = held_out_stream().clip(index)
     save_toy_clip(as_toy_clip(clip, DEMO_FPS, {**clip.meta, "held_out_index": index}), path)
+
+
+def with_fixed_steps(command: str, steps: int) -> str:
+    """A run fitted to a time budget → the command that repeats it: ``--iterations`` set, no budget."""
+    words, out, skip = shlex.split(command), [], False
+    for i, word in enumerate(words):
+        if skip:
+            skip = False
+        elif word in ("--time-budget", "--iterations"):
+            skip = True
+        else:
+            out.append(word)
+    return shlex.join(out + ["--iterations", str(steps)])
+
+
+def device_name(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
 
 
 def common_text_dim() -> int:

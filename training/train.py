@@ -22,6 +22,7 @@ import torch
 from . import checkpoint as ckpt
 from . import common
 from .distributed import DistInfo, barrier, global_indices, init_distributed, mean_across, shutdown
+from .loop import TimeBudget
 
 log = logging.getLogger("training.train")
 
@@ -59,6 +60,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --output")
     p.add_argument("--stop-after", type=int, default=None, help="leave after this many steps of this run "
                    "(a checkpoint is written), e.g. to split a run into jobs")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="end the run (expert written, step count recorded) once this wall time is spent")
     p.add_argument("--val-every", type=int, default=500, help="0 disables validation")
     p.add_argument("--val-clips", type=int, default=4)
     p.add_argument("--val-steps", type=int, default=20)
@@ -218,7 +221,17 @@ class Trainer:
         rendered = None if a.pool else common.render_ahead(self.inputs.clips, order, a.data_workers)
         losses_log = a.output / "loss.jsonl"
         loss_value = float("nan")
+        budget = TimeBudget(a.time_budget)
         while step < stop:
+            if budget.expired() and step > 0 and info.world == 1:  # ranks could stop apart: single process only
+                log.info("time budget %.0f s spent at step %d of %d: ending the run there", a.time_budget, step,
+                         a.iterations)
+                a.iterations = stop = step
+                if step % a.checkpoint_every:
+                    ckpt.save_checkpoint(ckpt_dir, step, self.params, self.names, optimizer, self.settings(),
+                                         a.keep_checkpoints)
+                self.validate(step)
+                break
             started = time.perf_counter()
             loss_value = self._step(module, optimizer, options, autocast, step, rendered)
             step += 1

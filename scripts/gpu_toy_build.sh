@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The toy world built on one GPU inside one short lease (issue 22; docs/toy_world.md, "Rebuilding").
+#
+#   bash scripts/gpu_toy_build.sh OUT_DIR
+#
+# 1. three VAE settings trained at once (the GPU has room for all), each fitted to VAE_BUDGET
+#    seconds; the one whose round-trip ceiling meets most of issue 22's goals is kept;
+# 2. python -m training.toy_world on it: the remover (fitted to REMOVER_BUDGET seconds), the block
+#    analysis, both experts at once with the same steps (EXPERT_STEPS, EXPERT_BUDGET as a safety
+#    net), and the package, written into WORK/package;
+# 3. the shipped files and the logs copied flat into OUT_DIR (each file well under 16 MiB).
+# The manifest records, per file, the command that repeats its stage with the step count it ran.
+# Needs ComfyUI importable (COMFYUI_PATH) and a python with torch; nothing is downloaded.
+set -uo pipefail
+OUT_DIR=${1:?usage: gpu_toy_build.sh OUT_DIR}
+PY=${PY:-python3}
+WORK=${WORK:-/tmp/toy-build}
+VAE_BUDGET=${VAE_BUDGET:-120}
+REMOVER_BUDGET=${REMOVER_BUDGET:-130}
+EXPERT_STEPS=${EXPERT_STEPS:-3000}
+EXPERT_BUDGET=${EXPERT_BUDGET:-150}
+export PYTHONUNBUFFERED=1 OMNIMATTE_FP32_VAE=1  # the toy world runs its VAE in fp32 everywhere
+mkdir -p "$OUT_DIR" "$WORK"
+log() { echo "[$(date +%H:%M:%S)] $*"; }
+
+vae_run() {  # NAME ARGS...: one VAE setting, fitted to the budget
+  local name=$1; shift
+  "$PY" -m training.toy_vae --output "$WORK/vae_$name" --iterations 50000 --time-budget "$VAE_BUDGET" \
+    --pool 256 --workers 2 --batch 8 --crop 128 --crop-frames 17 --val-every 500 --checkpoint-every 1000 \
+    --threads 2 "$@" >"$WORK/vae_$name.log" 2>&1
+}
+
+log "VAE settings, ${VAE_BUDGET} s each, at once"
+vae_run codec_gentle --init codec --dim 16 --lr 3e-4 --codec-lr-scale 0.05 &
+vae_run codec_free --init codec --dim 16 --lr 5e-4 --codec-lr-scale 0.5 &
+vae_run random --init random --dim 16 --lr 1e-3 &
+wait
+for f in "$WORK"/vae_*/metrics.json; do log "$f: $(tr -d '\n ' <"$f" | grep -o '"ceiling":{[^}]*}')"; done
+
+log "remover, block analysis, experts, package"
+"$PY" -m training.toy_world --work "$WORK" --resume --vae-from "$WORK"/vae_codec_gentle "$WORK"/vae_codec_free \
+  "$WORK"/vae_random --remover-iterations 50000 --remover-time-budget "$REMOVER_BUDGET" --remover-pool 512 \
+  --expert-iterations "$EXPERT_STEPS" --expert-time-budget "$EXPERT_BUDGET" --expert-pool 192 --parallel-experts \
+  --workers 4 --threads 4 --package-to "$WORK/package" 2>&1 | tee "$WORK/toy_world.log"
+status=${PIPESTATUS[0]}
+
+log "copying results (build exit $status)"
+pkg=$WORK/package
+for f in vae/easyomnimatte_toy_vae.safetensors diffusion_models/easyomnimatte_toy_remover.safetensors \
+         omnimatte/easyomnimatte_toy_effect.safetensors omnimatte/easyomnimatte_toy_quality.safetensors; do
+  [ -f "$pkg/$f" ] && cp "$pkg/$f" "$OUT_DIR/"
+done
+tar -czf "$OUT_DIR/toy_build_logs.tar.gz" -C "$WORK" --exclude='checkpoints' --exclude='pool_cache*' \
+  --exclude='*.safetensors' . 2>/dev/null
+[ -d "$pkg" ] && tar -czf "$OUT_DIR/toy_package_rest.tar.gz" -C "$pkg" manifest.json block_scores.json demo \
+  omnimatte_text_embeds 2>/dev/null
+ls -la "$OUT_DIR"
+exit "$status"
