@@ -90,8 +90,9 @@ def graph(cfg: dict, names: dict, tau: float, color: int, stock: bool = False) -
     }
     if cfg["i2v"]:
         g["vision"] = {"class_type": "CLIPVisionLoader", "inputs": {"clip_name": names["clip_vision"]}}
-        g["first"] = {"class_type": "ImageFromBatch", "inputs": {"image": ["frames", 0], "batch_index": 0,
-                                                                 "length": 1}}
+        # frame 0 of the solid clip, from core nodes.py alone (ImageFromBatch lives in comfy_extras, whose
+        # module needs ComfyUI's server imports: absent on a bare GPU machine)
+        g["first"] = {"class_type": "EmptyImage", "inputs": {"width": w, "height": h, "batch_size": 1, "color": color}}
         g["encode_vision"] = {"class_type": "CLIPVisionEncode", "inputs": {"clip_vision": ["vision", 0],
                                                                            "image": ["first", 0], "crop": "none"}}
         g["cond"]["inputs"]["clip_vision_output"] = ["encode_vision", 0]

@@ -102,13 +102,13 @@ def environment() -> dict:
 def run(args: argparse.Namespace) -> dict:
     stages = [s for s in STAGES if not args.only or s.name in args.only]
     report = {"dry_run": args.dry_run, "environment": environment(), "stages": {}}
-    for stage in stages:
-        log.info("stage %s", stage.name)
-        report["stages"][stage.name] = run_stage(stage, args.dry_run)
     out = args.out or (ROOT / "benchmarks" / "results" / "gpu_check_dry_run.json" if args.dry_run
                        else ROOT / "docs" / f"gpu_check_{report['environment']['date']}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1) + "\n")
+    for stage in stages:
+        log.info("stage %s", stage.name)
+        report["stages"][stage.name] = run_stage(stage, args.dry_run)
+        out.write_text(json.dumps(report, indent=1) + "\n")  # after each stage: a lease cut short keeps the rest
     report["written_to"] = str(out)
     return report
 

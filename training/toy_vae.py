@@ -178,7 +178,7 @@ def evaluate(model, videos: torch.Tensor, mattes: torch.Tensor | None = None) ->
 def latent_stats(model, videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std [16] of the raw ``encode`` output over ``videos``."""
     z = model.encode(to_vae_space(videos))  # [B, 16, T, h, w]
-    flat = z.transpose(0, 1).flatten(1)
+    flat = z.transpose(0, 1).flatten(1).float().cpu()
     return flat.mean(1), flat.std(1)
 
 
@@ -194,6 +194,8 @@ def normalise_latents_(model, videos: torch.Tensor) -> dict:
     mean, std = latent_stats(model, videos)
     scale = torch.where(std > 1e-4, wan_std / std.clamp(min=1e-4), torch.ones_like(std))  # [16]
     shift = wan_mean - scale * mean  # unused channels: moved to Wan's mean (→ 0 after process_in)
+    device = model.conv1.weight.device
+    scale, shift = scale.to(device), shift.to(device)
     w1, b1 = model.conv1.weight[:16, :, 0, 0, 0], model.conv1.bias[:16]
     model.conv1.weight[:16, :, 0, 0, 0] = scale[:, None] * w1
     model.conv1.bias[:16] = scale * b1 + shift
@@ -236,6 +238,7 @@ class VaeTrainer:
         self.device = comfy.model_management.get_torch_device()
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+            torch.backends.cudnn.benchmark = True  # crops have one shape: let cuDNN pick its fastest convs
         self.model = build_vae(args.init, args.dim, args.seed).to(self.device)
         self.names = [n for n, _ in self.model.named_parameters()]
         self.params = [p for _, p in self.model.named_parameters()]
