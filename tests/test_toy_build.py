@@ -1,0 +1,52 @@
+"""The toy-world build's bookkeeping for short GPU leases (issue 22): time-fitted step counts, the command
+that repeats a fitted stage, and how the best of several VAE runs is picked. Plain Python, no models."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from training import toy_vae
+from training.loop import TimeBudget
+from training.toy_world import with_fixed_steps
+
+
+def test_time_budget_fits_steps_after_the_probe(monkeypatch):
+    clock = iter([0.0] + [10.0] * 10)  # started at 0; 30 steps took 10 s → 3 steps per second
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    budget = TimeBudget(40.0, probe=30, multiple=10)
+    assert budget.iterations(29, 1000) == 1000  # still probing
+    assert budget.iterations(30, 1000) == 120  # 30 + 30 s left × 3 steps/s = 120, a multiple of 10
+    assert budget.iterations(60, 1000) == 1000  # fixed once: later calls leave the caller's count alone
+
+
+def test_time_budget_never_grows_the_run_and_none_means_no_budget(monkeypatch):
+    clock = iter([0.0, 1.0, 5.0, 5.0])
+    monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+    assert TimeBudget(1000.0, probe=10).iterations(10, 50) == 50
+    unlimited = TimeBudget(None)
+    assert unlimited.iterations(500, 700) == 700 and not unlimited.expired()
+
+
+def test_fitted_commands_repeat_with_the_steps_they_ran():
+    command = "python -m training.toy_remover --vae a.safetensors --iterations 50000 --time-budget 120 --pool 512"
+    assert with_fixed_steps(command, 4150) == \
+        "python -m training.toy_remover --vae a.safetensors --pool 512 --iterations 4150"
+
+
+def _vae_run(folder, **ceiling):
+    folder.mkdir()
+    (folder / toy_vae.FILE_NAME).write_bytes(b"")
+    (folder / "metrics.json").write_text(json.dumps({"ceiling": ceiling}))
+    return folder
+
+
+def test_pick_best_prefers_goals_met_then_margin(tmp_path):
+    blurred = _vae_run(tmp_path / "blurred", alpha_mae_object=0.16, alpha_mae_shadow=0.16, video_psnr=33.0,
+                       plate_psnr_region=34.0)
+    sharp = _vae_run(tmp_path / "sharp", alpha_mae_object=0.03, alpha_mae_shadow=0.05, video_psnr=31.0,
+                     plate_psnr_region=32.0)
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    assert toy_vae.ceiling_score(json.loads((sharp / "metrics.json").read_text())["ceiling"])[0] == 2
+    assert toy_vae.pick_best([blurred, sharp, unfinished]) == sharp  # 2 goals each; the sharp matte's margin wins
