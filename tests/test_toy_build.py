@@ -12,18 +12,21 @@ from training.toy_world import with_fixed_steps
 
 
 def test_time_budget_fits_steps_after_the_probe(monkeypatch):
-    clock = iter([0.0] + [10.0] * 10)  # started at 0; 30 steps took 10 s → 3 steps per second
+    # started at 0; a slow first 10 steps (8 s: autotuning), then 20 steps in 5 s → 4 steps per second
+    clock = iter([0.0, 8.0, 13.0])
     monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
-    budget = TimeBudget(40.0, probe=30, multiple=10)
-    assert budget.iterations(29, 1000) == 1000  # still probing
-    assert budget.iterations(30, 1000) == 120  # 30 + 30 s left × 3 steps/s = 120, a multiple of 10
+    budget = TimeBudget(43.0, probe=30, multiple=10, warmup=10)
+    assert budget.iterations(9, 1000) == 1000  # warming up: no clock read
+    assert budget.iterations(10, 1000) == 1000  # the mark
+    assert budget.iterations(30, 1000) == 150  # 30 + 30 s left × 4 steps/s = 150 (the warm-up not counted)
     assert budget.iterations(60, 1000) == 1000  # fixed once: later calls leave the caller's count alone
 
 
 def test_time_budget_never_grows_the_run_and_none_means_no_budget(monkeypatch):
-    clock = iter([0.0, 1.0, 5.0, 5.0])
+    clock = iter([0.0, 1.0, 2.0, 5.0, 5.0])
     monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
-    assert TimeBudget(1000.0, probe=10).iterations(10, 50) == 50
+    budget = TimeBudget(1000.0, probe=20, warmup=10)
+    assert budget.iterations(10, 50) == 50 and budget.iterations(20, 50) == 50
     unlimited = TimeBudget(None)
     assert unlimited.iterations(500, 700) == 700 and not unlimited.expired()
 

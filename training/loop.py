@@ -26,26 +26,32 @@ def optimizer_step(optimizer: torch.optim.Optimizer, params: list[torch.Tensor],
 class TimeBudget:
     """Fits a run's step count to a wall-clock budget, so one build stage fits one short GPU lease.
 
-    After ``probe`` steps the measured seconds per step fix the total: ``iterations`` shrinks (never
-    grows) to what the remaining budget allows, so a cosine schedule still ends at its end. The
-    trainer records the count it settled on; that count, passed back as ``--iterations`` without a
-    budget, repeats the run.
+    The seconds per step are measured between step ``warmup`` and step ``probe`` of this run (the
+    first steps carry cuDNN's algorithm search and allocator growth: on an H200 they made the toy
+    VAE look 3× slower than it runs). Then ``iterations`` shrinks (never grows) to what the
+    remaining budget allows, so a cosine schedule still ends at its end. The trainer records the
+    count it settled on; that count, passed back as ``--iterations`` without a budget, repeats it.
     """
 
-    def __init__(self, seconds: float | None, probe: int = 30, multiple: int = 50):
-        self.seconds, self.probe, self.multiple = seconds, probe, multiple
+    def __init__(self, seconds: float | None, probe: int = 30, multiple: int = 50, warmup: int = 10):
+        self.seconds, self.probe, self.multiple, self.warmup = seconds, probe, multiple, warmup
         self.started = time.perf_counter()
         self.fixed = seconds is None
+        self.mark: tuple[int, float] | None = None
 
     def iterations(self, step: int, requested: int, start_step: int = 0) -> int:
         """The step count to run to, given ``step`` steps done (``start_step`` of them before this run)."""
         done = step - start_step
-        if self.fixed or done < self.probe:
+        if self.fixed or done < self.warmup:
+            return requested
+        now = time.perf_counter()
+        if self.mark is None:
+            self.mark = (step, now)
+        if done < self.probe:
             return requested
         self.fixed = True
-        elapsed = time.perf_counter() - self.started
-        per_step = elapsed / max(done, 1)
-        affordable = step + int((self.seconds - elapsed) / per_step)
+        per_step = (now - self.mark[1]) / max(step - self.mark[0], 1)
+        affordable = step + int((self.seconds - (now - self.started)) / per_step)
         fitted = max(step, affordable // self.multiple * self.multiple)
         return min(requested, max(fitted, step + 1))
 
