@@ -16,9 +16,18 @@ COMFY_PATH = host.find_comfyui()
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "toy_world: needs the embedded toy world (skipped only on a ComfyUI "
+                                       "version known too old for it, failed if it cannot load)")
     if COMFY_PATH is None:
         pytest.exit(host.NO_HOST_MESSAGE, returncode=3)
     host.import_comfy(COMFY_PATH)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("toy_world") is not None:
+        from harness.toy_host import require_toy_world
+
+        require_toy_world(COMFY_PATH)
 
 
 def pytest_report_header(config):

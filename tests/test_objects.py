@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scripts import random_models as rm
+from harness.toy_host import needs_toy_world
 
 SCENES = 3  # held-out two-object scenes 2, 3 and 10 (training/toy_data.two_object_scenes)
 # `python -m benchmarks.objects --json`, 2026-11-30, 2 threads (the tests run 1): measured → bar
@@ -16,7 +16,6 @@ LEAK_MAE_MAX = (0.11, 0.225)  # each alpha on the OTHER object and its shadow, G
 PLATE_REGION_PSNR_MIN, PLATE_OUTSIDE_PSNR_MIN = 24.5, 32.5  # measured 25.66, 34.07 dB
 RECOMPOSITE_PSNR_MIN = 31.5  # every layer over the plate vs the input, overlap left out: measured 32.99 dB
 
-needs_toy_world = pytest.mark.skipif(rm.host_vae_dim() != 8, reason="the toy world needs ComfyUI v0.33+")
 
 
 def _squares(n: int = 5, h: int = 32, w: int = 48):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from harness.toy_host import needs_toy_world
 from scripts import random_models as rm
 from scripts.comfy_host import PACK_DIR
 
@@ -35,9 +36,7 @@ TRIVIAL_ROWS = ("mask_as_alpha", "alpha_zero", "alpha_one")
 # only (toy world: dual 29.6 dB vs the mask copy's 30.0 dB, docs/toy_world.md; issue 22's open target).
 MASK_COPY_COMPOSITE_BEATEN_IN = {"toy": [], "second": ["composite_beats_mask_as_alpha"]}
 
-pytestmark = pytest.mark.skipif(rm.host_vae_dim() != 8,
-                                reason="the toy world needs ComfyUI v0.33+ (the Wan VAE width is read from the "
-                                       "file; v0.3.64 fixes it at 96)")
+pytestmark = needs_toy_world
 
 
 def _sha256(path: Path) -> str:

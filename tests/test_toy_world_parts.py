@@ -9,6 +9,7 @@ import sys
 import pytest
 import torch
 
+from harness.toy_host import require_toy_world
 from scripts import random_models as rm
 
 
@@ -17,13 +18,12 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @pytest.fixture(scope="module")
-def codec_file(pack, tmp_path_factory):
+def codec_file(pack, comfy_path, tmp_path_factory):
     from safetensors.torch import save_file
 
     from training.toy_vae_init import linear_codec_vae
 
-    if rm.host_vae_dim() != 8:
-        pytest.skip("this ComfyUI fixes the Wan VAE width at 96 (v0.3.64): the toy world needs v0.33+")
+    require_toy_world(comfy_path)
     path = tmp_path_factory.mktemp("codec") / "codec_vae.safetensors"
     save_file({k: v.contiguous() for k, v in linear_codec_vae(8).state_dict().items()}, str(path))
     return path

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scripts import random_models as rm
+from harness.toy_host import needs_toy_world
 
 
 def test_windows_cover_the_clip_and_the_last_one_ends_it(core):
@@ -70,7 +70,6 @@ def test_blended_windows_match_the_reference_maths(core):
 TOY_WINDOW, TOY_OVERLAP = 17, 8  # toy scale: the 17 frames the toy models were trained on; the default
 # overlap's share of a window (32 of 81 frames) at that size
 SEAM_RATIO_MAX = 1.10  # the bound; measured 1.059 (alpha) and 1.001 (background), 2026-11-30
-needs_toy_world = pytest.mark.skipif(rm.host_vae_dim() != 8, reason="the toy world needs ComfyUI v0.33+")
 
 
 @pytest.fixture(scope="module")
