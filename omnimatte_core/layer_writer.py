@@ -257,10 +257,10 @@ def write_layers(source_chunks: Iterator[torch.Tensor], background: torch.Tensor
                 raise LayerWriteError(f"the source video has {done} frames but the layers have {total}: the "
                                       "layers come from a different clip, or the file is cut off.")
         except BaseException:
-            _close(writers)
+            _close_quietly(writers)
             remove_files({name: w.files for name, w in writers.items()})
             raise
-        _close(writers)
+        _close_or_raise(writers, request.folder)
     return {name: list(w.files) for name, w in writers.items()}
 
 
@@ -302,12 +302,33 @@ def _write_chunk(writers: dict, frames: torch.Tensor, bg: torch.Tensor, a: torch
         writers["composite"].write(to_uint8(layers.composite(foreground, a, plate, request.alpha_gain)))
 
 
-def _close(writers: dict) -> None:
+def _close_quietly(writers: dict) -> None:
+    """Close after a failure: that failure is the one to report, so close errors are only logged."""
     for writer in writers.values():
         try:
             writer.close()
-        except Exception as err:  # closing after a failure must not hide the failure
-            log.debug("closing %s: %s", writer, err)
+        except Exception as err:
+            log.debug("closing %s after a failure: %s", writer, err)
+
+
+def _close_or_raise(writers: dict, folder: Path) -> None:
+    """Close after every frame was written. Closing flushes the encoders and the pending PNGs, so an error
+    here (disk full, encoder failure) means a truncated file: remove every file and raise."""
+    failed: list[tuple[str, BaseException]] = []
+    for name, writer in writers.items():
+        try:
+            writer.close()
+        except Exception as err:
+            failed.append((name, err))
+    if not failed:
+        return
+    remove_files({name: w.files for name, w in writers.items()})
+    name, err = failed[0]
+    where = writers[name].files[-1] if writers[name].files else folder / name
+    raise LayerWriteError(f"finishing the '{name}' layer at {where} failed ({type(err).__name__}: {err}); "
+                          f"{len(failed)} of {len(writers)} layers could not be finished, so every file in "
+                          f"{folder} was removed. Check the free space and write access of {folder} and run "
+                          "again.") from err
 
 
 def frames_forever(chunks: Callable[[], Iterator[torch.Tensor]], loop: bool) -> Iterator[torch.Tensor]:

@@ -172,3 +172,26 @@ def test_frames_node_matches_core_decoding_at_working_size(runner, core, comfy_d
     assert ours.shape == stock.shape == (FRAMES, WORK_H, WORK_W, 3)
     assert (ours - stock).abs().mean().item() < 2 / 255  # rgb24 vs float decoding: rounding only
     assert result.captured["fps"] == 16.0 and result.captured["n"] == FRAMES
+
+
+@pytest.mark.parametrize("layer, writer", [("background", "EncodedVideo"), ("alpha", "PngSequence")])
+def test_a_close_error_after_every_frame_was_written_raises_and_keeps_nothing(core, clip, working_layers, tmp_path,
+                                                                             monkeypatch, layer, writer):
+    """Closing flushes the encoder and the pending PNGs: a full disk there leaves truncated files behind."""
+    frames, background, alpha = working_layers
+    cls = getattr(core.layer_writer, writer)
+    real_close = cls.close
+
+    def close_then_disk_full(self):
+        real_close(self)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cls, "close", close_then_disk_full)
+    request = core.layer_writer.WriteRequest(tmp_path / "run", (layer, "rgba"), Fraction(16))
+    with pytest.raises(core.layer_writer.LayerWriteError) as caught:
+        core.layer_writer.write_layers(core.video_files.iter_chunks(str(clip["video"]), 8), background, alpha,
+                                       request)
+    message = str(caught.value)
+    assert f"'{layer}'" in message and str(tmp_path / "run") in message and "No space left" in message
+    assert "free space" in message
+    assert not [p for p in (tmp_path / "run").rglob("*") if p.is_file()], "a truncated layer file was left behind"
