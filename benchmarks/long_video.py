@@ -21,7 +21,9 @@ Prints one JSON object:
   overlap setting, ``seam_error_ratio`` = the per-frame alpha and background error in frames where
   windows overlap over the error in the other frames (goal ≤ 1.10), and the same errors with the
   whole clip as one window. ``--plot`` writes the per-frame error curves (windowed and one window)
-  to docs/images/long_video_seams.png.
+  to docs/images/long_video_seams.png;
+- ``vae_stream_fallbacks``: how often the VAE fell back from the streamed to the whole-clip path, by
+  kind (``{}`` when it never did; otherwise the memory figures are not the streamed path's).
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ def run_case(frames: int, overlap: int, threads: int | None) -> dict:
 
     comfy_host.import_comfy(threads=threads)
     comfy_host.load_nodes_with_pack()
+    from omnimatte_core import vae_stream
     from scripts.build_workflows import TOY_FILES
 
     models = toy_eval.load_toy_models()
@@ -125,7 +128,18 @@ def run_case(frames: int, overlap: int, threads: int | None) -> dict:
               "output_mb": round(output_mb), "working_peak_mb": round(peak - output_mb), "stage_peak_mb": stages}
     if cuda:
         result["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
+    result["vae_stream_fallbacks"] = vae_stream.fallback_counts()
     return result
+
+
+def fallback_totals(rows: list[dict], *more: dict[str, int]) -> dict[str, int]:
+    """Whole-clip VAE fall-backs over every length's process and this one, by kind: a figure measured on a
+    fall-back is not the streamed path's, so the JSON says how many there were ({} when none)."""
+    totals: dict[str, int] = {}
+    for counts in [r["vae_stream_fallbacks"] for r in rows] + list(more):
+        for kind, n in counts.items():
+            totals[kind] = totals.get(kind, 0) + n
+    return totals
 
 
 def _held_mb(*tensors) -> float:
@@ -199,6 +213,9 @@ def main() -> None:
         result["sampler_peak_241_over_81"] = ratio(by_frames[241]["stage_peak_mb"]["sampler"],
                                                    by_frames[81]["stage_peak_mb"]["sampler"])
     result["seams"] = seam_rows(args.threads, args.plot, overlap)
+    from omnimatte_core import vae_stream
+
+    result["vae_stream_fallbacks"] = fallback_totals(rows, vae_stream.fallback_counts())
     print(json.dumps(result, indent=None if args.json else 1))
 
 

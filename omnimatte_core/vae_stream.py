@@ -19,6 +19,7 @@ VAE, or a host whose loop does something else with its input, takes the whole-cl
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import logging
@@ -70,6 +71,21 @@ class UnsupportedLoop(TypeError):
     """The host's encoder loop used its input in a way a LazyClip does not provide."""
 
 
+FALLBACKS: collections.Counter[str] = collections.Counter()  # "encode_unsupported_loop", "encode_out_of_memory",
+# "decode_out_of_memory": whole-clip runs since start, so tests and benchmarks can tell the streamed path ran
+
+
+def _fall_back(kind: str, message: str, *args) -> None:
+    """Count a fall-back to the whole-clip path and say so: it still works, but holds the whole clip."""
+    FALLBACKS[kind] += 1
+    log.warning(message, *args)
+
+
+def fallback_counts() -> dict[str, int]:
+    """Fall-backs to the whole-clip path so far, by kind (an empty dict when every encode/decode streamed)."""
+    return dict(FALLBACKS)
+
+
 def encode(vae, frames: int, height: int, width: int, source: FrameSource) -> torch.Tensor:
     """Frames from ``source`` → latent [1, 16, T_lat, h/8, w/8], a few pixel frames at a time.
 
@@ -90,11 +106,12 @@ def encode(vae, frames: int, height: int, width: int, source: FrameSource) -> to
                                                    force_full_load=getattr(vae, "disable_offload", False))
             latent = vae.first_stage_model.encode(LazyClip(frames, height, width, source, prepare))
     except UnsupportedLoop as err:
-        log.warning("This ComfyUI's Wan VAE encoder does not take frames a few at a time (%s): encoding the "
-                    "whole clip at once, which needs more memory on long clips.", err)
+        _fall_back("encode_unsupported_loop", "This ComfyUI's Wan VAE encoder does not take frames a few at a "
+                   "time (%s): encoding the whole clip at once, which needs more memory on long clips.", err)
         return whole()
     except torch.OutOfMemoryError:
-        log.warning("Out of memory encoding a few frames at a time: retrying with ComfyUI's own (tiled) encode.")
+        _fall_back("encode_out_of_memory",
+                   "Out of memory encoding a few frames at a time: retrying with ComfyUI's own (tiled) encode.")
         comfy.model_management.soft_empty_cache()
         return whole()
     return latent.to(vae.output_device).to(_output_dtype(vae))
@@ -144,7 +161,8 @@ def decode(vae, samples: torch.Tensor, sink: FrameSink) -> None:
                                                    force_full_load=getattr(vae, "disable_offload", False))
             view.decode(samples.to(device=device, dtype=vae.vae_dtype))
     except torch.OutOfMemoryError:
-        log.warning("Out of memory decoding a few frames at a time: retrying with ComfyUI's own (tiled) decode.")
+        _fall_back("decode_out_of_memory",
+                   "Out of memory decoding a few frames at a time: retrying with ComfyUI's own (tiled) decode.")
         comfy.model_management.soft_empty_cache()
         frames = vae.decode(samples)
         sink(0, frames.reshape(-1, *frames.shape[-3:]))  # the sink starts over at frame 0
