@@ -23,7 +23,7 @@ import collections
 import contextlib
 import copy
 import logging
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 FrameSource = Callable[[torch.Tensor], torch.Tensor]  # frame indices [t] → frames [t, H, W, 3] in [0, 1]
 FrameSink = Callable[[int, torch.Tensor], None]  # (first frame, frames [t, H, W, 3] in [0, 1])
+RowSink = Callable[[int, int, torch.Tensor], None]  # (row, first frame, frames [t, H, W, 3] in [0, 1])
 
 
 class LazyClip:
@@ -137,18 +138,29 @@ class _SinkDecoder(nn.Module):
 
 def decode(vae, samples: torch.Tensor, sink: FrameSink) -> None:
     """latent [1, C, T_lat, h, w] → ``sink(first_frame, frames [t, H, W, 3])`` chunk by chunk, in order."""
+    decode_batch(vae, samples, lambda row, first, frames: sink(first, frames))
+
+
+def decode_batch(vae, samples: torch.Tensor, sink: RowSink) -> None:
+    """latent [B, C, T_lat, h, w] → ``sink(row, first_frame, frames [t, H, W, 3])`` per row, chunk by chunk, in
+    order: the B rows go through the decoder together (one VAE call), so its weights are read once per chunk."""
+    rows = samples.shape[0]
+
+    def whole() -> None:  # the host's own (tiled on OOM) decode; each row's sink starts over at frame 0
+        frames = vae.decode(samples)  # [B, T, H, W, 3]
+        for row, row_frames in enumerate(frames.reshape(rows, -1, *frames.shape[-3:])):
+            sink(row, 0, row_frames)
+
     if not streams(vae):
-        frames = vae.decode(samples)
-        sink(0, frames.reshape(-1, *frames.shape[-3:]))
-        return
+        return whole()
     done = 0
 
-    def drain(chunk: torch.Tensor) -> None:  # [1, 3, t, H, W] in [-1, 1]
+    def drain(chunk: torch.Tensor) -> None:  # [B, 3, t, H, W] in [-1, 1]
         nonlocal done
         pixels = vae.process_output(chunk.to(device=vae.output_device, dtype=_output_dtype(vae), copy=True))
-        frames = pixels[0].movedim(0, -1)  # [t, H, W, 3]
-        sink(done, frames)
-        done += frames.shape[0]
+        for row in range(rows):
+            sink(row, done, pixels[row].movedim(0, -1))  # [t, H, W, 3]
+        done += pixels.shape[2]
 
     view = copy.copy(vae.first_stage_model)  # shares every weight; its own module table, so the VAE others
     view._modules = dict(view._modules)     # hold is never changed
@@ -156,16 +168,32 @@ def decode(vae, samples: torch.Tensor, sink: FrameSink) -> None:
     device = vae.device
     try:
         with _device_context(device):
-            comfy.model_management.load_models_gpu([vae.patcher],
-                                                   memory_required=vae.memory_used_decode(samples.shape, vae.vae_dtype),
+            comfy.model_management.load_models_gpu([vae.patcher], memory_required=decode_memory(vae, samples.shape),
                                                    force_full_load=getattr(vae, "disable_offload", False))
             view.decode(samples.to(device=device, dtype=vae.vae_dtype))
     except torch.OutOfMemoryError:
         _fall_back("decode_out_of_memory",
                    "Out of memory decoding a few frames at a time: retrying with ComfyUI's own (tiled) decode.")
         comfy.model_management.soft_empty_cache()
-        frames = vae.decode(samples)
-        sink(0, frames.reshape(-1, *frames.shape[-3:]))  # the sink starts over at frame 0
+        whole()
+
+
+def decode_memory(vae, shape) -> int:
+    """ComfyUI's own estimate for decoding latents ``shape`` [B, C, T, h, w] at once: its per-row figure × B
+    (``VAE.decode`` divides free memory by the per-row figure to batch rows the same way)."""
+    return int(vae.memory_used_decode(shape, vae.vae_dtype)) * int(shape[0])
+
+
+def batch_fits(vae, shape) -> bool:
+    """Whether ``shape[0]`` rows fit one decode call by ComfyUI's estimate: the rows' working memory plus the
+    VAE's weights not yet loaded, against the device's free memory."""
+    patcher = vae.patcher
+    unloaded = patcher.model_size() - patcher.loaded_size()
+    free = comfy.model_management.get_free_memory(vae.device)
+    fits = decode_memory(vae, shape) + unloaded <= free
+    log.debug("decode of %d rows: %.2f GB needed, %.2f GB free: %s", shape[0],
+              (decode_memory(vae, shape) + unloaded) / 2**30, free / 2**30, "one call" if fits else "row by row")
+    return fits
 
 
 def _device_context(device):
@@ -182,23 +210,31 @@ def decode_to_source(vae, samples: torch.Tensor, frames: int | None,
     frames past ``frames`` (the time padding) are dropped before it. ``frames`` None keeps them all.
     ``out`` [frames, …] receives the layer when given (else it is allocated).
     """
-    parts: list[torch.Tensor] = []
+    return decode_rows_to_source(vae, samples, frames, [to_layer], [out])[0]
 
-    def sink(first: int, decoded: torch.Tensor) -> None:
-        nonlocal out
+
+def decode_rows_to_source(vae, samples: torch.Tensor, frames: int | None,
+                          to_layers: Sequence[Callable[[torch.Tensor], torch.Tensor]],
+                          outs: Sequence[torch.Tensor | None]) -> list[torch.Tensor]:
+    """latent [B, C, T_lat, h, w] → B layers as ``decode_to_source`` makes each (row i through ``to_layers[i]``
+    into ``outs[i]``), all rows decoded in one VAE call (``decode_batch``)."""
+    outs = list(outs)
+    parts: list[list[torch.Tensor]] = [[] for _ in to_layers]
+
+    def sink(row: int, first: int, decoded: torch.Tensor) -> None:
         if first == 0:
-            parts.clear()  # a retry starts over
+            parts[row].clear()  # a retry starts over
         if frames is not None:
             decoded = decoded[: max(0, frames - first)]
         if not len(decoded):
             return
-        layer = to_layer(decoded)
+        layer = to_layers[row](decoded)
         if frames is None:
-            parts.append(layer)
+            parts[row].append(layer)
             return
-        if out is None:
-            out = torch.empty((frames, *layer.shape[1:]), dtype=layer.dtype, device=layer.device)
-        out[first:first + len(layer)] = layer
+        if outs[row] is None:
+            outs[row] = torch.empty((frames, *layer.shape[1:]), dtype=layer.dtype, device=layer.device)
+        outs[row][first:first + len(layer)] = layer
 
-    decode(vae, samples, sink)
-    return torch.cat(parts) if frames is None else out
+    decode_batch(vae, samples, sink)
+    return [torch.cat(p) for p in parts] if frames is None else outs
