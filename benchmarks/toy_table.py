@@ -20,9 +20,11 @@ never trained on). Each world has:
 - ``tau_sweep`` (unless ``--no-sweep``): the dual result for several τ under both readings of eq. 7 —
   ``sigma`` (τ compared with σ after shift, what the pack does) and ``schedule`` (τ compared with the
   unshifted timestep, i.e. the position in the schedule; run as the σ threshold it maps to);
+- ``steps_sweep`` (with ``--steps-sweep``): the dual result at τ = 0.5 for STEP_COUNTS steps under both
+  readings, with each step's σ (ComfyUI's own schedule of the toy model, shift 5) and the expert it gets;
 - ``vae``: the toy VAE's round-trip PSNR of the clips' video.
 Beside them ``block_analysis`` (C_b per block and the suggested K of the shipped build). Writes
-``benchmarks/results/toy_table.json`` and PNG plots of the τ sweeps and C_b beside it.
+``benchmarks/results/toy_table.json`` and PNG plots of the τ sweeps, the steps sweep and C_b beside it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 TAUS = (0.1, 0.3, 0.5, 0.7, 0.9)
+STEP_COUNTS = (2, 4, 8, 20, 50)
+STEPS_SWEEP_TAU = 0.5
 SHIFT = 5.0
 
 
@@ -47,6 +51,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--world", choices=("toy", "second", "both"), default="both", help="which held-out clips")
     p.add_argument("--no-sweep", action="store_true", help="skip the τ sweep (10 more runs per clip)")
+    p.add_argument("--steps-sweep", action="store_true",
+                   help="add the steps sweep (2-50 steps, both readings of τ: ~10x the default run's sampling)")
     return p.parse_args()
 
 
@@ -79,18 +85,24 @@ def world_clips(world: str, count: int) -> list:
     return [as_toy_clip(c) for c in held_out_clips(count)]
 
 
-def world_table(models, clips: list, steps: int, sweep: bool) -> dict:
-    """One world's block of the result (see the module docstring)."""
+def world_table(models, clips: list, steps: int, sweep: bool, steps_sweep: bool = False) -> dict:
+    """One world's block of the result (see the module docstring). Runs repeated across rows (same experts,
+    τ and steps) are made once."""
     from scripts import toy_eval
     from scripts.build_workflows import TOY_FILES
 
     effect, quality = TOY_FILES["effect_expert"], TOY_FILES["quality_expert"]
 
-    def table(effect, quality, tau, keep: list | None = None) -> dict:
-        runs = [toy_eval.decompose(models, c, effect, quality, tau, steps) for c in clips]
+    made: dict[tuple, tuple[list, dict]] = {}
+
+    def table(effect, quality, tau, keep: list | None = None, count: int = steps) -> dict:
+        key = (effect, quality, tau, count)
+        if key not in made:
+            runs = [toy_eval.decompose(models, c, effect, quality, tau, count) for c in clips]
+            made[key] = runs, toy_eval.mean_metrics([toy_eval.measure(c, r) for c, r in zip(clips, runs)])
         if keep is not None:
-            keep.extend(runs)
-        return toy_eval.mean_metrics([toy_eval.measure(c, r) for c, r in zip(clips, runs)])
+            keep.extend(made[key][0])
+        return made[key][1]
 
     dual_runs: list = []
     methods = {"dual": table(effect, quality, 0.5, dual_runs), "effect_only": table(effect, None, 0.5),
@@ -107,6 +119,39 @@ def world_table(models, clips: list, steps: int, sweep: bool) -> dict:
     if sweep:
         block["tau_sweep"] = {"sigma": {str(t): table(effect, quality, t) for t in TAUS},
                               "schedule": {str(t): table(effect, quality, schedule_tau_as_sigma(t)) for t in TAUS}}
+    if steps_sweep:
+        block["steps_sweep"] = steps_sweep_block(models.model, lambda tau, n: table(effect, quality, tau, count=n))
+    return block
+
+
+def step_sigmas(model, steps: int) -> list[float]:
+    """σ at the start of each of ``steps`` euler steps, from ComfyUI's own "simple" schedule of ``model`` (its
+    ModelSamplingSD3 shift): the σ each step's expert is chosen from."""
+    import comfy.samplers
+
+    sigmas = comfy.samplers.calculate_sigmas(model.get_model_object("model_sampling"), "simple", steps)  # [steps+1]
+    return [float(s) for s in sigmas[:-1]]
+
+
+def steps_sweep_block(model, table) -> dict:
+    """The steps sweep: per reading of τ, per step count, the dual row plus each step's σ and expert.
+
+    ``table(σ threshold, steps)`` → the mean metrics row of the dual run."""
+    from omnimatte_core.schedule import ExpertSchedule
+
+    thresholds = {"sigma": STEPS_SWEEP_TAU, "schedule": schedule_tau_as_sigma(STEPS_SWEEP_TAU)}
+    block: dict = {"tau": STEPS_SWEEP_TAU, "steps": list(STEP_COUNTS),
+                   "sigma_threshold": {k: round(v, 4) for k, v in thresholds.items()}}
+    for reading, threshold in thresholds.items():
+        pick = ExpertSchedule("effect", "quality", threshold).expert_at  # the sampler's own rule: σ > τ → effect
+        rows = {}
+        for n in STEP_COUNTS:
+            sigmas = step_sigmas(model, n)
+            experts = [pick(s) for s in sigmas]
+            rows[str(n)] = {**table(threshold, n), "effect_steps": experts.count("effect"),
+                            "quality_steps": experts.count("quality"),
+                            **({"step_sigmas": [round(s, 4) for s in sigmas], "step_experts": experts} if n <= 8 else {})}
+        block[reading] = rows
     return block
 
 
@@ -120,7 +165,8 @@ def run(args: argparse.Namespace) -> dict:
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
     names = ("toy", "second") if args.world == "both" else (args.world,)
-    worlds = {name: world_table(models, world_clips(name, args.clips), steps, not args.no_sweep) for name in names}
+    worlds = {name: world_table(models, world_clips(name, args.clips), steps, not args.no_sweep, args.steps_sweep)
+              for name in names}
     manifest = json.loads((ROOT / "toy_world" / "manifest.json").read_text())
     blocks = json.loads((ROOT / "toy_world" / "block_scores.json").read_text())
     result = {"clips": args.clips, "steps": steps, "worlds": worlds,
@@ -152,6 +198,8 @@ def plot(result: dict, folder: Path) -> list[Path]:
     taus = [float(t) for t in TAUS]
     paths = []
     for world, block in result["worlds"].items():
+        if "steps_sweep" in block:
+            paths.append(plot_steps_sweep(block["steps_sweep"], folder / f"toy_table_steps_sweep_{world}.png", world))
         if "tau_sweep" not in block:
             continue
         series = {}
@@ -168,6 +216,29 @@ def plot(result: dict, folder: Path) -> list[Path]:
               f"Effects-Association score per block (suggested K = {result['block_analysis']['suggested_k']})",
               "block", "C_b")
     return [*paths, blocks]
+
+
+def plot_steps_sweep(sweep: dict, path: Path, world: str) -> Path:
+    """Two panels stacked: alpha MAE per region and the new-background composite PSNR over log10(steps)."""
+    import math
+    import tempfile
+
+    from training.plotting import line_plot, stack_panels
+
+    counts = sweep["steps"]
+    xs = [math.log10(n) for n in counts]
+    marks = ", ".join(str(n) for n in counts)
+    panels = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, keys, label in (("mae", ("alpha_mae_object", "alpha_mae_shadow"), "alpha MAE"),
+                                  ("psnr", ("composite_psnr", "composite_psnr_shadow"), "dB")):
+            series = {f"{key.replace('alpha_mae_', '').replace('composite_psnr', 'composite')}, tau vs {reading}":
+                      [sweep[reading][str(n)][key] for n in counts] for key in keys for reading in ("sigma", "schedule")}
+            panel = line_plot(Path(tmp) / f"{name}.png", xs, series,
+                              f"{world} world, tau = {sweep['tau']}: {label} over steps ({marks}; log scale)",
+                              "log10(steps)", label, marks=xs, size=(760, 380))
+            panels.append(panel)
+        return stack_panels(panels, path)
 
 
 def main() -> None:

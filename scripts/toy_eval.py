@@ -268,9 +268,7 @@ def plot_seams(clips, curves: dict[int, list[dict]], whole: list[dict], window_f
     import tempfile
     from pathlib import Path
 
-    from PIL import Image
-
-    from training.plotting import line_plot
+    from training.plotting import line_plot, stack_panels
 
     panels = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -283,11 +281,5 @@ def plot_seams(clips, curves: dict[int, list[dict]], whole: list[dict], window_f
             panel = line_plot(Path(tmp) / f"{row}.png", list(range(frames)), series,
                               f"held-out toy clip, {frames} frames: alpha error per frame (dashed: a window "
                               f"starts, overlap {marked_overlap})", "frame", "alpha MAE", marks=edges, size=(760, 300))
-            panels.append(Image.open(panel).convert("RGB"))
-        sheet = Image.new("RGB", (max(p.width for p in panels), sum(p.height for p in panels)), "white")
-        top = 0
-        for panel in panels:
-            sheet.paste(panel, (0, top))
-            top += panel.height
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+            panels.append(panel)
+        stack_panels(panels, path)

@@ -54,3 +54,19 @@ def line_plot(path: str | Path, xs: list[float], series: dict[str, list[float | 
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path
+
+
+def stack_panels(panels: list[str | Path], path: str | Path) -> Path:
+    """PNG panels one above the other on a white sheet (several plots that share a figure)."""
+    from PIL import Image
+
+    images = [Image.open(p).convert("RGB") for p in panels]
+    sheet = Image.new("RGB", (max(i.width for i in images), sum(i.height for i in images)), "white")
+    top = 0
+    for image in images:
+        sheet.paste(image, (0, top))
+        top += image.height
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
