@@ -60,24 +60,41 @@ class OmnimatteVideoFrames(io.ComfyNode):
         except video_files.VideoFileError as err:
             raise ValueError(f"{NODE}: the video {err}. Load a different file (a text file or a cut-off "
                              "download will not decode).") from err
-        declared = 0 if source.trimmed else header.declared_frames
+        declared = video_files.frames_in_window(header, source.start_time, source.duration) \
+            if source.file is not None else header.declared_frames
         progress = comfy.utils.ProgressBar(declared or 1)
 
         def on_chunk(done: int) -> None:
             comfy.model_management.throw_exception_if_processing_interrupted()
             progress.update_absolute(min(done, declared or done), declared or done)
 
+        stops: list[str] = []  # decode errors part-way: damage whatever the header declares
         if source.frames is not None:
             frames = casper.resize_frames(source.frames[..., :3].float(), height, width).clamp(0.0, 1.0)
         else:
             try:
                 frames = video_files.read_resized(source.file, height, width, casper.resize_frames, CHUNK,
-                                                  source.start_time, source.duration, on_chunk)
+                                                  source.start_time, source.duration, on_chunk, stops)
             except video_files.VideoFileError as err:
                 raise ValueError(f"{NODE}: the video {err}. Load a different file.") from err
-        short = video_files.check_frame_count(frames.shape[0], declared, allow_truncated, "turn on allow_truncated")
-        if short and not allow_truncated:
-            raise ValueError(f"{NODE}: the video {short}")
-        if short:
-            log.warning("%s: the video %s", NODE, short)
+        if source.trimmed and declared:
+            declared -= 1  # a trim window's edges fall between timestamps: one frame either way is not damage
+        _check_complete(frames.shape[0], declared, stops, allow_truncated)
         return io.NodeOutput(frames, float(header.fps), frames.shape[0])
+
+
+def _check_complete(decoded: int, declared: int, stops: list[str], allow_truncated: bool) -> None:
+    """Refuse (or, with allow_truncated, warn about) a video that is cut off or damaged: fewer frames than
+    declared, or a decode error part-way; say that the length could not be checked when nothing declares it."""
+    short = video_files.check_frame_count(decoded, declared, allow_truncated, "turn on allow_truncated")
+    if short is None and stops:
+        short = (f"{stops[0]}. " + ("Continuing with the frames that decoded." if allow_truncated else
+                                    "Re-export or re-download it, or turn on allow_truncated to use the frames "
+                                    "that decode."))
+    if short and not allow_truncated:
+        raise ValueError(f"{NODE}: the video {short}")
+    if short:
+        log.warning("%s: the video %s", NODE, short)
+    elif not declared:
+        log.warning("%s: the video does not say how many frames it holds, so the %d that decoded could not be "
+                    "checked for a cut-off end; look at the last frames if the file may be incomplete.", NODE, decoded)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Callable, Iterator
@@ -108,7 +109,7 @@ def sample_frames(source, count: int = 16, long_side: int = 96) -> FrameSample:
         except av.error.FFmpegError as err:
             if not decoded:
                 raise VideoFileError(f"holds no decodable frame ({_reason(err)})") from err
-            log.info("decoding stopped after %d frames: %s", decoded, _reason(err))
+            _stopped(decoded, err, None)
     if not kept:
         raise VideoFileError("decodes to no frames")
     return FrameSample(decoded, as_float(kept))
@@ -123,8 +124,21 @@ def _to_array(frame, deep: bool) -> np.ndarray:
     return array
 
 
-def iter_frames(source, start_time: float = 0.0, duration: float = 0.0) -> Iterator[np.ndarray]:
-    """Decoded frames [H, W, 3] (uint8, or uint16 for >8-bit sources) inside an optional trim window."""
+def _stopped(decoded: int, err: Exception, stops: list[str] | None) -> None:
+    """A decode error after some frames: the file is damaged there. Warn (and tell the caller through
+    ``stops``): the frames after it are lost, whatever the header declares."""
+    message = (f"stops decoding after {decoded} frames ({_reason(err)}): the file is damaged or cut off there, "
+               "and the frames after it are lost")
+    log.warning("the video %s", message)
+    if stops is not None:
+        stops.append(message)
+
+
+def iter_frames(source, start_time: float = 0.0, duration: float = 0.0,
+                stops: list[str] | None = None) -> Iterator[np.ndarray]:
+    """Decoded frames [H, W, 3] (uint8, or uint16 for >8-bit sources) inside an optional trim window.
+
+    A decode error part-way is warned about and appended to ``stops`` when given (the frames so far stay)."""
     with _open(source) as container:
         stream = _video_stream(container)
         stream.thread_type = "AUTO"
@@ -142,10 +156,10 @@ def iter_frames(source, start_time: float = 0.0, duration: float = 0.0) -> Itera
                     return
                 decoded += 1
                 yield _to_array(frame, deep)
-        except av.error.FFmpegError as err:  # the frame count check says what it means
+        except av.error.FFmpegError as err:
             if not decoded:
                 raise VideoFileError(f"holds no decodable frame ({_reason(err)})") from err
-            log.info("decoding stopped after %d frames: %s", decoded, _reason(err))
+            _stopped(decoded, err, stops)
 
 
 def iter_rgba(source) -> Iterator[np.ndarray]:
@@ -172,10 +186,11 @@ def as_float(frames: list[np.ndarray]) -> torch.Tensor:
     return stacked / (65535.0 if frames[0].dtype == np.uint16 else 255.0)
 
 
-def iter_chunks(source, chunk: int, start_time: float = 0.0, duration: float = 0.0) -> Iterator[torch.Tensor]:
-    """Frames in chunks of ``chunk`` as float32 [n ≤ chunk, H, W, 3]."""
+def iter_chunks(source, chunk: int, start_time: float = 0.0, duration: float = 0.0,
+                stops: list[str] | None = None) -> Iterator[torch.Tensor]:
+    """Frames in chunks of ``chunk`` as float32 [n ≤ chunk, H, W, 3] (``stops`` as in :func:`iter_frames`)."""
     pending: list[np.ndarray] = []
-    for frame in iter_frames(source, start_time, duration):
+    for frame in iter_frames(source, start_time, duration, stops):
         pending.append(frame)
         if len(pending) == chunk:
             yield as_float(pending)
@@ -186,10 +201,10 @@ def iter_chunks(source, chunk: int, start_time: float = 0.0, duration: float = 0
 
 def read_resized(source, height: int, width: int, resize: Callable[[torch.Tensor, int, int], torch.Tensor],
                  chunk: int = 8, start_time: float = 0.0, duration: float = 0.0,
-                 on_chunk: Callable[[int], None] | None = None) -> torch.Tensor:
+                 on_chunk: Callable[[int], None] | None = None, stops: list[str] | None = None) -> torch.Tensor:
     """Every frame at height×width, [N, height, width, 3]; only ``chunk`` source frames held at once."""
     parts, done = [], 0
-    for frames in iter_chunks(source, chunk, start_time, duration):
+    for frames in iter_chunks(source, chunk, start_time, duration, stops):
         parts.append(resize(frames, height, width).clamp(0.0, 1.0))
         done += frames.shape[0]
         if on_chunk is not None:
@@ -197,6 +212,16 @@ def read_resized(source, height: int, width: int, resize: Callable[[torch.Tensor
     if not parts:
         raise VideoFileError("decodes to no frames")
     return torch.cat(parts)
+
+
+def frames_in_window(header: VideoProbe, start_time: float, duration: float) -> int:
+    """Frames the header declares inside a trim window (0 when it declares none): frame k is at k / fps."""
+    if not header.declared_frames or not header.fps:
+        return 0
+    first = min(header.declared_frames, math.ceil(start_time * header.fps - 1e-6))
+    if not duration:
+        return header.declared_frames - first
+    return min(header.declared_frames, math.ceil((start_time + duration) * header.fps - 1e-6)) - first
 
 
 def check_frame_count(decoded: int, declared: int, allow_fewer: bool,
