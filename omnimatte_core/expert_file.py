@@ -8,7 +8,6 @@ base signature (dim, num_layers, in_dim), base model name/hash, training setting
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import torch
@@ -22,7 +21,6 @@ from .experts import BaseSignature, Expert, ExpertInfo, ExpertRole
 FORMAT = "easy-omnimatte/expert"
 FORMAT_VERSION = "1"
 SUPPORTED_VERSIONS = ("1",)
-_KEY = re.compile(r"^blocks\.(\d+)\.self_attn\.([qkvo])\.lora_([AB])\.weight$")
 _PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle"}
 
 

@@ -19,7 +19,6 @@ class ExpertRole(str, Enum):
 
 # The paper's configurations (DESIGN §1).
 DEFAULT_MASK = {ExpertRole.EFFECT: AttentionMask.EFFECT, ExpertRole.QUALITY: AttentionMask.ISOLATED}
-DEFAULT_RANK = {ExpertRole.EFFECT: 128, ExpertRole.QUALITY: 64}
 
 
 @dataclass(frozen=True)

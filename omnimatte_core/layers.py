@@ -56,9 +56,3 @@ def fit_background(background: torch.Tensor, height: int, width: int, frames: in
     index = torch.arange(frames)
     index = index % m if loop else index.clamp(max=m - 1)
     return cropped[index].clamp(0.0, 1.0)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Peak signal-to-noise ratio in dB for images in 0..1."""
-    mse = torch.mean((a.float() - b.float()) ** 2).item()
-    return float("inf") if mse == 0 else 10.0 * torch.log10(torch.tensor(1.0 / mse)).item()

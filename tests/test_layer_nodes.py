@@ -38,7 +38,7 @@ def test_recover_and_composite_chain_reproduces_the_input(core, runner):
     result = runner.run(_graph("CompositeLayers", ["foreground", "alpha", "background"],
                                {"alpha_gain": 1.0, "short_background": "loop"}, ["composite"]))
     assert result.success, result.error_message()
-    assert core.layers.psnr(result.captured["composite"], frames) >= 40.0
+    assert core.metrics.region_psnr(result.captured["composite"], frames) >= 40.0
     new_bg = torch.rand(1, 40, 30, 3)
     executor.sources.update(background=new_bg)
     result = runner.run(_graph("CompositeLayers", ["foreground", "alpha", "background"],

@@ -25,7 +25,7 @@ def test_recover_foreground_reconstructs_the_input(core):
     inside = alpha >= 0.999
     assert (recovered[inside] - fg[inside]).abs().max() < 2e-3
     assert torch.equal(recovered[alpha < 1 / 255], torch.zeros_like(recovered[alpha < 1 / 255]))
-    assert layers.psnr(layers.composite(recovered, alpha, bg), frames) >= 40.0
+    assert core.metrics.region_psnr(layers.composite(recovered, alpha, bg), frames) >= 40.0
     rgba = layers.rgba(recovered, alpha)
     assert rgba.shape == (3, 24, 32, 4) and torch.equal(rgba[..., 3], alpha)  # straight alpha
 

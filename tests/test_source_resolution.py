@@ -66,7 +66,7 @@ def test_streamed_layers_equal_the_all_in_memory_recovery(core, clip, working_la
     assert np.array_equal(_pngs(tmp_path / "run" / "alpha"), core.layer_writer.to_uint8(big_alpha))
     plate, rate = _decode(tmp_path / "run" / "background" / "background.mp4")
     assert plate.shape == (FRAMES, HEIGHT, WIDTH, 3) and rate == 16.0
-    assert core.layers.psnr(plate, big_bg) > 38.0  # H.264 crf 12: visually lossless
+    assert core.metrics.region_psnr(plate, big_bg) > 38.0  # H.264 crf 12: visually lossless
 
 
 # Read-back bars: the format's quantisation where lossless (alpha max, colour mean = 2 steps); VP9 is
@@ -129,8 +129,8 @@ def test_composite_loops_a_short_new_background(core, clip, working_layers, tmp_
                                    request, new_bg)
     composite, _ = _decode(tmp_path / "run" / "composite" / "composite.mp4")
     assert composite.shape == (FRAMES, HEIGHT, WIDTH, 3)
-    assert core.layers.psnr(composite[0], composite[5]) > 35.0  # frame 5 is frame 0 of the 5-frame loop again
-    assert core.layers.psnr(composite[0], composite[3]) < 30.0  # and the clip moves in between
+    assert core.metrics.region_psnr(composite[0], composite[5]) > 35.0  # frame 5 is frame 0 of the 5-frame loop again
+    assert core.metrics.region_psnr(composite[0], composite[3]) < 30.0  # and the clip moves in between
 
 
 def test_frame_count_mismatch_is_refused_and_leaves_no_files(core, clip, working_layers, tmp_path):
