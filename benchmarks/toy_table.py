@@ -1,7 +1,7 @@
 """The paper's comparisons, reproduced at toy scale on held-out clips of two worlds (docs/toy_world.md).
 
     source scripts/env.sh && "$OMNIMATTE_PY" -m benchmarks.toy_table --json
-    (quick look: --world second --clips 1 --steps 4 --no-sweep)
+    (quick look: --world second --clips 1 --steps 4 --no-sweep; steps sweep: --world toy --no-sweep --steps-sweep)
 
 Prints one JSON object with a block per world in ``worlds``: ``toy`` (``training.toy_data``'s held-out
 clips, seed 1,000,000) and ``second`` (``benchmarks.second_world``: other shapes, shadows and plates,
