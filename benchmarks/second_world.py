@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from omnimatte_core.toy_clip import ToyClip
+from omnimatte_core.quantise import round_to_8bit
 
 SIZE = 128
 FRAMES = 17
@@ -56,7 +57,7 @@ class SecondWorldClip:
 
     def as_toy_clip(self, fps: float = 8.0) -> ToyClip:
         """In 8-bit, as ``scripts.toy_eval`` and the nodes take any clip."""
-        q = lambda t: (t.clamp(0, 1) * 255).round() / 255  # noqa: E731
+        q = round_to_8bit
         return ToyClip(q(self.video), self.object_mask.clone(), torch.zeros_like(self.object_mask),
                        q(self.gt_alpha), q(self.object_alpha), q(self.plate), fps, dict(self.meta))
 

@@ -31,7 +31,7 @@ import av
 import numpy as np
 import torch
 
-from . import layers
+from . import layers, quantise
 from .conditioning import resize_frames
 
 log = logging.getLogger(__name__)
@@ -94,13 +94,13 @@ def remove_files(files: dict[str, list[Path]]) -> None:
 
 
 def to_uint8(frames: torch.Tensor) -> np.ndarray:
-    """Float 0..1 → uint8, rounded (adding ½ then truncating: one pass fewer than round())."""
-    return frames.mul(255.0).add_(0.5).clamp_(0.0, 255.0).to(torch.uint8).numpy()
+    """Float 0..1 → uint8 array (``quantise.to_uint8``) for the encoders."""
+    return quantise.to_uint8(frames).numpy()
 
 
 def to_uint16(frames: torch.Tensor) -> np.ndarray:
-    """Float 0..1 → uint16, rounded."""
-    return frames.mul(65535.0).add_(0.5).clamp_(0.0, 65535.0).to(torch.int32).numpy().astype(np.uint16)
+    """Float 0..1 → uint16 array for 16-bit PNGs."""
+    return quantise.to_uint16(frames).numpy().astype(np.uint16)
 
 
 def with_alpha_note(png: bytes) -> bytes:

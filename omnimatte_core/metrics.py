@@ -16,6 +16,7 @@ import math
 import torch
 
 from .layers import recover_foreground
+from .quantise import rounded
 
 OUTSIDE_ALPHA_MAX = 0.02  # ground truth below this is "no layer": any alpha there is false alpha
 LAYER_ALPHA_MIN = 0.1  # ground truth at or above this is the layer (object ∪ shadow)
@@ -88,9 +89,6 @@ def layer_metrics(video: torch.Tensor, background: torch.Tensor, alpha: torch.Te
     ``recomposite_psnr_selfcheck``: F and α back over the method's own plate against the input — a
     consistency check of the layer maths, high for any alpha, never a quality measure.
     """
-    def rounded(value):
-        return None if value is None else round(value, 4)
-
     if new_background is None:
         new_background = compositing_background(*alpha.shape)
     gt_foreground = ground_truth_foreground(video, gt_background, gt_alpha)

@@ -14,6 +14,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .quantise import to_uint8
+
 FORMAT = "easyomnimatte.toy_clip.v1"
 
 
@@ -40,7 +42,7 @@ class ToyClip:
 
 
 def _u8(x: torch.Tensor) -> torch.Tensor:
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8).contiguous()
+    return to_uint8(x).contiguous()
 
 
 def save_toy_clip(clip: ToyClip, path: str | Path) -> None:

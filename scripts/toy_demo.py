@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from omnimatte_core.quantise import to_uint8
 from scripts import comfy_host
 
 log = logging.getLogger("omnimatte.toy_demo")
@@ -102,7 +103,7 @@ def labelled_sheet(columns, names, frames, scale: int = 2, header: int = 16):
 
     n, _, w = columns[0].shape[:3]
     rows = [torch.cat([c[min(f, n - 1)] for c in columns], dim=1) for f in frames]
-    grid = (torch.cat(rows, dim=0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    grid = to_uint8(torch.cat(rows, dim=0)).numpy()
     image = Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST)
     sheet = Image.new("RGB", (image.width, image.height + header), "white")
     sheet.paste(image, (0, header))

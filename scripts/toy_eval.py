@@ -188,9 +188,7 @@ def decompose_objects(models: ToyModels, scene, pairs: str = "auto", steps: int 
 def measure_objects(scene, result: dict) -> dict:
     """Per object: alpha MAE on its body, its shadow, and the other object (leak); plate and re-composite PSNR."""
     from omnimatte_core.metrics import region_mae, region_psnr
-
-    def rounded(value):
-        return None if value is None else round(value, 4)
+    from omnimatte_core.quantise import rounded
 
     alphas = result["layers"].alphas.float()
     row = {}

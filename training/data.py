@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from omnimatte_core.quantise import to_uint8
+
 from . import common
 from .dataset import SyntheticClips
 from .sources import background_source, foreground_source
@@ -31,7 +33,7 @@ def preview_grid(clips: SyntheticClips, indices: list[int], frame: int | None = 
         gray = lambda m: m[f].float()[..., None].expand(-1, -1, 3)  # noqa: E731
         tiles = [clip.video[f], gray(clip.object_mask), gray(clip.gt_alpha), gray(clip.shadow_region)]
         rows.append(torch.cat(tiles, dim=1))
-    grid = (torch.cat(rows, dim=0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    grid = to_uint8(torch.cat(rows, dim=0)).numpy()
     header = 14
     image = Image.new("RGB", (grid.shape[1], grid.shape[0] + header), "white")
     image.paste(Image.fromarray(grid), (0, header))

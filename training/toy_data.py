@@ -12,6 +12,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from omnimatte_core.quantise import round_to_8bit
+
 from .common import HELD_OUT_SEED_OFFSET
 from .dataset import Clip, DataConfig, SyntheticClips
 from .sources import ProceduralBackgrounds, ProceduralForegrounds
@@ -41,7 +43,7 @@ def as_toy_clip(clip: Clip, fps: float = 8.0, meta: dict | None = None):
     """A Clip → ``omnimatte_core.toy_clip.ToyClip`` in 8-bit, as the shipped demo clips (and any video) are."""
     from omnimatte_core.toy_clip import ToyClip
 
-    q = lambda t: (t.float().clamp(0, 1) * 255).round() / 255  # noqa: E731
+    q = round_to_8bit
     keep = clip.keep_mask if clip.keep_mask is not None else torch.zeros_like(clip.object_mask)
     return ToyClip(q(clip.video), clip.object_mask.float(), keep.float(), q(clip.gt_alpha), q(clip.object_alpha),
                    q(clip.background), fps, dict(meta if meta is not None else clip.meta))
@@ -91,7 +93,7 @@ def two_object_scenes(count: int, seed: int = TRAIN_SEED) -> list[TwoObjectScene
 
 
 def _two_object_scene(clip: Clip, index: int) -> TwoObjectScene:
-    q = lambda t: (t.float().clamp(0, 1) * 255).round() / 255  # noqa: E731
+    q = round_to_8bit
     front, behind = clip.object_alpha, clip.kept.object_alpha
     behind_visible = clip.kept.gt_alpha * (1 - front)
     return TwoObjectScene(q(clip.video), [clip.object_mask.float(), clip.keep_mask.float()],

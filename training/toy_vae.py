@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from omnimatte_core.quantise import to_uint8
+
 from . import checkpoint as ckpt
 from . import common
 from .loop import TimeBudget, optimizer_step, warmup_cosine
@@ -91,8 +93,8 @@ def render_pool(clips, count: int, workers: int) -> tuple[torch.Tensor, torch.Te
 
     videos, mattes = [], []
     for _, clip in render_ahead(clips, list(range(count)), workers):
-        videos.append((clip.video.clamp(0, 1) * 255).round().to(torch.uint8))
-        mattes.append((clip.gt_alpha.clamp(0, 1) * 255).round().to(torch.uint8))
+        videos.append(to_uint8(clip.video))
+        mattes.append(to_uint8(clip.gt_alpha))
     return torch.stack(videos), torch.stack(mattes)
 
 
