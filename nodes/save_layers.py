@@ -10,7 +10,7 @@ import comfy.utils
 import folder_paths
 from comfy_api.latest import io
 
-from omnimatte_core import layer_writer, video_files
+from omnimatte_core import layer_writer, staging, video_files
 from .checks import CATEGORY, check_finite, check_same_video
 from .objects import OmnimatteLayers
 from .video_source import from_video
@@ -90,6 +90,7 @@ class SaveOmnimatteLayers(io.ComfyNode):
         source = from_video(source_video)
         header = _probe(source, "source_video")
         targets = layer_writer.unique_folders(_output_folder(folder), list(layers.names) if layers else [])
+        _name_leftovers(targets[0].parent)
         backdrop = None
         if new_background is not None:
             extra = from_video(new_background)
@@ -98,15 +99,18 @@ class SaveOmnimatteLayers(io.ComfyNode):
         progress = _Progress(background.shape[0], len(passes))
         written: list[tuple[Path, dict]] = []
         try:
-            for target, (plate, matte, wanted) in zip(targets, passes):
-                request = layer_writer.WriteRequest(target, wanted, header.fps, epsilon, rgba_format=rgba_format)
-                written.append((target, layer_writer.write_layers(source.chunks(CHUNK), plate, matte, request,
-                                                                  backdrop, progress.on_chunk)))
-                progress.next_pass()
+            with staging.staged(targets) as stages:  # the folders appear only when every pass is closed
+                for stage, (plate, matte, wanted) in zip(stages, passes):
+                    request = layer_writer.WriteRequest(stage, wanted, header.fps, epsilon, rgba_format=rgba_format)
+                    written.append((stage, layer_writer.write_layers(source.chunks(CHUNK), plate, matte, request,
+                                                                     backdrop, progress.on_chunk)))
+                    progress.next_pass()
         except (layer_writer.LayerWriteError, video_files.VideoFileError) as err:
-            for _, files in written:
-                layer_writer.remove_files(files)
             raise ValueError(f"{NODE}: {err} Nothing was kept from this run.") from err
+        except OSError as err:
+            raise ValueError(f"{NODE}: writing the layers to {targets[0]} failed ({err}). Check the free space and "
+                             "write access there. Nothing was kept from this run.") from err
+        written = [(target, staging.moved(files, stage, target)) for target, (stage, files) in zip(targets, written)]
         for target, files in written:
             log.info("%s: wrote %s to %s", NODE, ", ".join(files), target)
         return io.NodeOutput(ui=_ui(written))
@@ -132,6 +136,13 @@ def _probe(source, name: str):
         return source.probe()
     except video_files.VideoFileError as err:
         raise ValueError(f"{NODE}: '{name}' {err}. Connect the Load Video that holds the original clip.") from err
+
+
+def _name_leftovers(parent: Path) -> None:
+    for remains in staging.leftovers(parent):
+        log.warning("%s: %s is what a run stopped while writing left behind (killed, or the machine went down); "
+                    "it is not a layer folder and this run does not use it. Delete it when you no longer need it.",
+                    NODE, remains)
 
 
 def _output_folder(folder: str) -> Path:

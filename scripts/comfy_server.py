@@ -24,8 +24,11 @@ def free_port() -> int:
 
 class ComfyServer:
     def __init__(self, comfy_path: Path, pack_dir: Path, base_dir: Path, pack_name: str = "easy_omnimatte",
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), file_size_limit: int | None = None):
+        """``file_size_limit`` (bytes): no file the server writes may grow past it (RLIMIT_FSIZE; Python
+        ignores SIGXFSZ, so a write past it fails with EFBIG as on a full disk)."""
         self.comfy_path = comfy_path
+        self.file_size_limit = file_size_limit
         self.extra_args = list(extra_args)
         self.base_dir = base_dir
         self.port = free_port()
@@ -42,7 +45,7 @@ class ComfyServer:
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=os.environ.get("OMNIMATTE_TEST_THREADS", "1"))
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(cmd, cwd=self.comfy_path, stdout=log, stderr=subprocess.STDOUT,
-                                        env=env, start_new_session=True)
+                                        env=env, start_new_session=True, preexec_fn=self._limit_files)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -54,6 +57,18 @@ class ComfyServer:
                 time.sleep(0.5)
         self.stop()
         raise RuntimeError(f"ComfyUI did not answer within {START_TIMEOUT_S:.0f} s:\n{self.log_tail()}")
+
+    def _limit_files(self) -> None:
+        if self.file_size_limit is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, (self.file_size_limit, self.file_size_limit))
+
+    def kill(self) -> None:
+        """SIGKILL the server's process group, as a crash or a power cut would end it."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=15)
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -74,7 +89,8 @@ class ComfyServer:
                                          headers={"Content-Type": "application/json"}, method="POST")
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, json.loads(response.read())
+                body = response.read()
+                return response.status, json.loads(body) if body.strip() else {}  # /interrupt answers empty
         except urllib.error.HTTPError as err:
             return err.code, json.loads(err.read() or b"{}")
 

@@ -34,8 +34,9 @@ class ConsoleFilter(logging.Filter):
         return record.levelno >= logging.WARNING or record.name.startswith(OWN_LOGGERS)
 
 
-def setup(out: Path, verbose: bool) -> Path:
-    """Log to ``out/omnimatte-run.log`` (appended, timestamped) and to stderr; → the log file's path."""
+def setup(out: Path, verbose: bool, counter: logging.Handler | None = None) -> Path:
+    """Log to ``out/omnimatte-run.log`` (appended, timestamped) and to stderr; → the log file's path.
+    ``counter`` (a handler) also receives every record, e.g. to count warnings for the summary."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / LOG_NAME
     root = logging.getLogger()
@@ -50,5 +51,7 @@ def setup(out: Path, verbose: bool) -> Path:
         console.addFilter(ConsoleFilter())
     root.addHandler(to_file)
     root.addHandler(console)
+    if counter is not None:
+        root.addHandler(counter)
     logging.getLogger("omnimatte.run").info("log file: %s", path)
     return path

@@ -22,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-from scripts import comfy_host, run_logging
+from scripts import comfy_host, run_logging, run_summary
 from scripts import workflow_format as wf
 
 log = logging.getLogger("omnimatte.run")
@@ -92,6 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--verbose", action="store_true",
                    help="show ComfyUI's own log and full tracebacks here (they always go to OUT/omnimatte-run.log)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--json", action="store_true",
+                   help="print the result as one JSON object (files, seconds, folder) instead of a summary")
     args = p.parse_args(argv)
     args.masks = args.mask or []
     stems = [m.stem for m in args.masks]
@@ -363,7 +365,8 @@ def _written_files(outputs: dict, out: Path) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    log_path = run_logging.setup(args.out, args.verbose)
+    warnings = run_summary.WarningCounter()
+    log_path = run_logging.setup(args.out, args.verbose, warnings)
     path = comfy_host.find_comfyui()
     if path is None:
         log.error(comfy_host.NO_HOST_MESSAGE)
@@ -383,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("the run failed unexpectedly: %s. The traceback is in %s (or rerun with --verbose).",
                   sys.exc_info()[1], log_path)
         return 1
-    print(json.dumps(result))
+    print(json.dumps(result) if args.json else run_summary.summary(result, args.out, warnings.count, log_path))
     return 0
 
 

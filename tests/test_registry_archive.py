@@ -171,9 +171,9 @@ def test_toy_demo_runs_from_a_pack_installed_from_the_archive_alone(archive, com
     env["OMNIMATTE_CALLER_DIR"] = str(tmp_path)
     out = tmp_path / "layers"
     if _same_environment_as_this_run(pack, comfy_path):
-        command = ["bash", str(pack / "scripts" / "run.sh"), "--out", str(out)]
+        command = ["bash", str(pack / "scripts" / "run.sh"), "--out", str(out), "--json"]
     else:  # not started by scripts/test.sh: the same runner in this interpreter
-        command = [sys.executable, "-m", "scripts.run_workflow", "--out", str(out)]
+        command = [sys.executable, "-m", "scripts.run_workflow", "--out", str(out), "--json"]
     done = subprocess.run(command, cwd=pack, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "creating the environment" not in done.stderr

@@ -82,7 +82,9 @@ def test_quick_start_runs_from_the_clips_folder_with_relative_paths(clip_dir):
     assert first.returncode == 0, first.stderr[-3000:]
     assert_layers(clip_dir / "layers" / "input_video-mask_00")
     assert set(PACK_DIR.iterdir()) == before  # nothing landed in the pack
-    second = run_sh(args, clip_dir)
+    assert "Layers written to" in first.stdout and "input_video-mask_00/  " in first.stdout, first.stdout
+    assert f"{FRAMES} frames at" in first.stdout and "--json" in first.stdout, first.stdout
+    second = run_sh([*args, "--json"], clip_dir)
     assert second.returncode == 0, second.stderr[-3000:]
     assert_layers(clip_dir / "layers" / "input_video-mask_00-2")  # a new folder, not mixed into the first
     assert len(list((clip_dir / "layers" / "input_video-mask_00" / "rgba").iterdir())) == FRAMES

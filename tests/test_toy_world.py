@@ -158,6 +158,9 @@ def test_runner_without_arguments_runs_the_toy_demo(tmp_path):
     assert metrics["alpha_mae_object"] <= DEMO_OBJECT_MAE_MAX, metrics
     assert metrics["alpha_mae_shadow"] <= DEMO_SHADOW_MAE_MAX, metrics
     assert "TOY models" in done.stderr
+    summary = done.stdout  # a human summary, not the JSON file list (that is behind --json)
+    assert "toy_shadow-object/  " in summary and "rgba 17 PNGs" in summary, summary
+    assert "17 frames at 128×128" in summary and "Contact sheet:" in summary and not summary.lstrip().startswith("{")
     again = _run_demo(Path("layers"), "--toy-clip", "toy_two_objects", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert (tmp_path / "layers" / "toy_two_objects-object" / "metrics.json").is_file()
@@ -170,7 +173,7 @@ def test_runner_toy_flag_runs_the_plumbing_on_a_users_clip(tmp_path):
 
     clips = short_clips(tmp_path / "clips")
     done = _run_demo(tmp_path / "out", "--toy", "--video", str(clips["video"]), "--mask", str(clips["mask"]),
-                     "--steps", "4")
+                     "--steps", "4", "--json")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "--toy: running the embedded TOY models" in done.stderr
     result = json.loads(done.stdout[done.stdout.index("{"):])

@@ -327,7 +327,7 @@ def test_headless_runner_writes_every_layer(tmp_path, tiny_files, expert_files, 
            "--out", str(out), "--extra-model-paths", str(yaml_path), "--unet", tiny_files["i2v"].name,
            "--vae", tiny_files["vae"].name, "--clip-vision", clip_vision_file.name,
            "--effect-expert", expert_files["effect"], "--quality-expert", expert_files["quality"],
-           "--text-embeds", text_embeds_file, "--width", "112", "--height", "64", "--steps", "2"]
+           "--text-embeds", text_embeds_file, "--width", "112", "--height", "64", "--steps", "2", "--json"]
     done = subprocess.run(cmd, cwd=PACK_DIR, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     result = json.loads(done.stdout[done.stdout.index("{"):])

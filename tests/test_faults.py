@@ -1,0 +1,161 @@
+"""Faults a render meets, through the real ComfyUI server (issue 24): killed while writing the layers,
+interrupted from the page while writing, and a disk that fills up. In each, no layer folder that looks
+complete may be left behind, the server (where it lives on) stays up, and the next run is whole.
+
+The graph is Save Omnimatte Layers alone on a noise clip (the background is the clip, the alpha its red
+channel): no model is needed, and a noise RGBA frame is ≈ 260 KB, so writing takes long enough to be
+caught in the middle and is large enough to hit a small file-size limit.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from scripts import comfy_host
+from scripts.comfy_server import ComfyServer
+
+COMFY_PATH, PACK_DIR = comfy_host.find_comfyui(), comfy_host.PACK_DIR
+
+FRAMES, SIZE = 96, 256
+PARTIAL = ".partial-"
+
+
+def noise_clip(path: Path, frames: int = FRAMES, size: int = SIZE) -> Path:
+    rng = np.random.default_rng(7)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=16)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for _ in range(frames):
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def save_only_prompt(video_name: str, folder: str) -> dict:
+    return {
+        "1": {"class_type": "LoadVideo", "inputs": {"file": video_name}},
+        "2": {"class_type": "GetVideoComponents", "inputs": {"video": ["1", 0]}},
+        "3": {"class_type": "ImageToMask", "inputs": {"image": ["2", 0], "channel": "red"}},
+        "4": {"class_type": "SaveOmnimatteLayers",
+              "inputs": {"folder": folder, "save_rgba": True, "rgba_format": "png8", "save_alpha": True,
+                         "save_background": True, "save_foreground": True, "epsilon": 0.001,
+                         "short_background": "loop", "source_video": ["1", 0], "background": ["2", 0],
+                         "alpha": ["3", 0]}},
+    }
+
+
+def queue(server: ComfyServer, prompt: dict) -> str:
+    status, body = server.post_json("/prompt", {"prompt": prompt, "client_id": "omnimatte-faults"})
+    assert status == 200, body
+    return body["prompt_id"]
+
+
+def wait_for(server: ComfyServer, prompt_id: str, timeout_s: float = 300) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        history = server.get_json(f"/history/{prompt_id}")
+        if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+            return history[prompt_id]
+        time.sleep(0.2)
+    raise AssertionError(f"prompt {prompt_id} did not finish in {timeout_s} s:\n{server.log_tail()}")
+
+
+def wait_for_partial(parent: Path, name: str, timeout_s: float = 240) -> Path:
+    """The staging folder of ``name`` once it holds a written file (the save is mid-way)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for stage in parent.glob(f".{name}{PARTIAL}*") if parent.is_dir() else []:
+            if any(p.is_file() for p in stage.rglob("*")):
+                return stage
+        time.sleep(0.01)
+    raise AssertionError(f"no staging folder for {name} appeared under {parent}")
+
+
+def visible_folders(parent: Path) -> list[Path]:
+    return sorted(p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")) if parent.is_dir() else []
+
+
+def messages(entry: dict) -> dict:
+    return {event: data for event, data in entry["status"].get("messages", [])}
+
+
+def start_server(base: Path, output: Path, **kwargs) -> ComfyServer:
+    base.mkdir(parents=True)
+    return ComfyServer(COMFY_PATH, PACK_DIR, base, extra_args=("--output-directory", str(output)), **kwargs).start()
+
+
+def put_input(server: ComfyServer, clip: Path) -> str:
+    (server.base_dir / "input").mkdir(parents=True, exist_ok=True)
+    (server.base_dir / "input" / clip.name).write_bytes(clip.read_bytes())
+    return clip.name
+
+
+@pytest.mark.server
+def test_a_server_killed_while_saving_leaves_no_complete_folder_and_the_next_run_says_so(tmp_path):
+    clip, output = noise_clip(tmp_path / "noise.mp4"), tmp_path / "output"
+    first = start_server(tmp_path / "first", output)
+    try:
+        queue(first, save_only_prompt(put_input(first, clip), "faults/clip"))
+        stage = wait_for_partial(output / "faults", "clip")
+        first.kill()
+    finally:
+        first.stop()
+    assert visible_folders(output / "faults") == [], "a killed run left a folder that looks like layers"
+    assert stage.is_dir()  # the remains are hidden, named as partial
+    second = start_server(tmp_path / "second", output)
+    try:
+        entry = wait_for(second, queue(second, save_only_prompt(put_input(second, clip), "faults/clip")))
+        assert entry["status"]["status_str"] == "success", second.log_tail()
+        log = second.log_text()
+    finally:
+        second.stop()
+    assert visible_folders(output / "faults") == [output / "faults" / "clip"]
+    assert len(list((output / "faults" / "clip" / "rgba").glob("*.png"))) == FRAMES
+    assert f"{stage}" in log and "stopped while writing left behind" in log, log[-3000:]
+
+
+@pytest.mark.server
+def test_a_full_disk_is_one_clear_error_and_nothing_is_kept(tmp_path):
+    clip, output = noise_clip(tmp_path / "noise.mp4"), tmp_path / "output"
+    server = start_server(tmp_path / "server", output, file_size_limit=150_000)  # below one noise RGBA frame
+    try:
+        entry = wait_for(server, queue(server, save_only_prompt(put_input(server, clip), "faults/full")))
+        assert entry["status"]["status_str"] == "error"
+        error = messages(entry)["execution_error"]
+        assert server.get_json("/object_info/SaveOmnimatteLayers")  # the server is still up
+    finally:
+        server.stop()
+    assert error["node_type"] == "SaveOmnimatteLayers"
+    text = error["exception_message"]
+    assert str(output / "faults" / "full") in text and "free space" in text and "Nothing was kept" in text, text
+    assert "File too large" in text or "Errno 27" in text, text
+    assert list((output / "faults").iterdir()) == [], "a failed write left files behind"
+
+
+@pytest.mark.server
+def test_interrupt_from_the_page_while_saving_keeps_nothing_and_the_next_run_is_whole(comfy_server, tmp_path):
+    output = comfy_server.base_dir / "output"
+    name = put_input(comfy_server, noise_clip(tmp_path / "interrupt_noise.mp4"))
+    prompt_id = queue(comfy_server, save_only_prompt(name, "faults/interrupted"))
+    wait_for_partial(output / "faults", "interrupted")
+    status, _ = comfy_server.post_json("/interrupt", {})
+    assert status == 200
+    entry = wait_for(comfy_server, prompt_id)
+    assert "execution_interrupted" in messages(entry), entry["status"]
+    assert not (output / "faults" / "interrupted").exists()
+    assert not list((output / "faults").glob(f".interrupted{PARTIAL}*")), "the interrupted run left its staging"
+    again = wait_for(comfy_server, queue(comfy_server, save_only_prompt(name, "faults/interrupted")))
+    fresh = wait_for(comfy_server, queue(comfy_server, save_only_prompt(name, "faults/fresh")))
+    assert again["status"]["status_str"] == fresh["status"]["status_str"] == "success"
+    for layer in ("rgba", "alpha"):
+        after = sorted((output / "faults" / "interrupted" / layer).glob("*.png"))
+        reference = sorted((output / "faults" / "fresh" / layer).glob("*.png"))
+        assert len(after) == len(reference) == FRAMES
+        assert all(a.read_bytes() == b.read_bytes() for a, b in zip(after, reference)), layer
