@@ -147,6 +147,25 @@ def test_vae_trainer_resumes_and_exports_a_loadable_vae(codec_file, tmp_path):
     assert 0 < ceiling["alpha_mae_object"] < 0.3 and ceiling["video_psnr"] > 25 and metrics["steps"] == 2
 
 
+def test_soft_matte_weight_touches_only_the_soft_pixels_of_matte_crops():
+    """training.toy_vae's soft term: shadows and edges (0.02 < alpha < 0.98) of matte crops, nothing else."""
+    from training.toy_vae import soft_matte_pixels
+
+    value = torch.tensor([0.0, 0.01, 0.3, 0.5, 0.97, 0.99, 1.0]).view(1, 1, 1, 1, 7).expand(2, 3, 1, 1, 7)
+    soft = soft_matte_pixels(value * 2 - 1, torch.tensor([True, False]))  # crop 0 a matte, crop 1 a video
+    assert soft[0, 0, 0, 0].tolist() == [0, 0, 1, 1, 1, 0, 0]
+    assert soft[1].sum() == 0
+
+
+def test_vae_fine_tune_refuses_a_file_of_another_width(codec_file, tmp_path):
+    from training import toy_vae
+
+    argv = ["--output", str(tmp_path / "vae"), "--init", "random", "--dim", "16", "--init-from", str(codec_file),
+            "--iterations", "1", "--pool", "2", "--threads", "1"]
+    with pytest.raises(SystemExit, match="not a toy VAE of this width"):
+        toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv))
+
+
 def test_remover_trainer_writes_a_t2v_model_unetloader_detects(pack, codec_file, tmp_path):
     import json
 

@@ -26,7 +26,7 @@ from omnimatte_core.quantise import to_uint8
 from . import checkpoint as ckpt
 from . import common
 from .loop import TimeBudget, optimizer_step, warmup_cosine
-from .toy_data import as_toy_clip, held_out_clips, train_clips
+from .toy_data import FRAMES, as_toy_clip, held_out_clips, train_clips
 
 log = logging.getLogger("training.toy_vae")
 FILE_NAME = "toy_wan_vae.safetensors"
@@ -51,13 +51,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--crop", type=int, default=64, help="square crop side (multiple of 16)")
-    p.add_argument("--crop-frames", type=int, default=9, help="frames per crop (4n+1)")
+    p.add_argument("--crop-frames", type=int, default=FRAMES,
+                   help="frames per crop (4n+1). Whole toy clips (17) by default: a VAE trained on 9-frame crops "
+                        "decodes latent frames 3-4 of a 17-frame clip at 13-20 dB, because its causal "
+                        "receptive field never saw that much history")
     p.add_argument("--codec-lr-scale", type=float, default=CODEC_LR_SCALE,
                    help="learning-rate factor for the hand-set codec's weights")
     p.add_argument("--detail-lr-scale", type=float, default=1.0,
                    help="learning-rate factor for the residual branches and attention (0 keeps them at zero)")
     p.add_argument("--matte-share", type=float, default=0.5,
                    help="share of crops taken from ground-truth alpha mattes instead of the video")
+    p.add_argument("--soft-weight", type=float, default=0.0,
+                   help="extra L1 weight on a matte crop's soft pixels (0.02 < alpha < 0.98: shadows, edges), "
+                        "which a plain loss leaves biased dark")
+    p.add_argument("--init-from", type=Path, default=None, metavar="VAE_FILE",
+                   help="start from an exported toy VAE (fine-tune); its width must equal --dim")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--val-every", type=int, default=250)
@@ -99,14 +107,15 @@ def render_pool(clips, count: int, workers: int) -> tuple[torch.Tensor, torch.Te
 
 
 def random_crops(pool: tuple[torch.Tensor, torch.Tensor], gen: torch.Generator, batch: int, crop: int, frames: int,
-                 matte_share: float = MATTE_SHARE) -> torch.Tensor:
-    """``batch`` random crops [B, 3, frames, crop, crop] in [−1, 1] from the pool, flipped at random.
+                 matte_share: float = MATTE_SHARE) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` random crops [B, 3, frames, crop, crop] in [−1, 1] from the pool, flipped at random,
+    and which of them are mattes (bool [B]).
 
     A matte crop is the ground-truth alpha as grey video, as the alpha row is decoded. Crops start
     on a latent-frame boundary (frame 4k), so each crop's first frame is alone as in a whole clip.
     """
     videos, mattes = pool
-    out = []
+    out, is_matte = [], []
     for _ in range(batch):
         i = int(torch.randint(0, videos.shape[0], (1,), generator=gen))
         matte = float(torch.rand(1, generator=gen)) < matte_share
@@ -118,13 +127,30 @@ def random_crops(pool: tuple[torch.Tensor, torch.Tensor], gen: torch.Generator, 
         piece = video[t:t + frames, y:y + crop, x:x + crop]
         flips = [d for d, flip in zip((1, 2), torch.rand(2, generator=gen) < 0.5) if flip]
         out.append(piece.flip(flips) if flips else piece)
-    return to_vae_space(torch.stack(out).float() / 255)
+        is_matte.append(matte)
+    return to_vae_space(torch.stack(out).float() / 255), torch.tensor(is_matte, device=videos.device)
 
 
-def reconstruction_loss(model, x: torch.Tensor) -> torch.Tensor:
-    """L2 + L1: the L1 term keeps matte edges sharp (alpha MAE is the measure that matters)."""
+SOFT_LOW, SOFT_HIGH = 0.02, 0.98  # a matte pixel strictly between these is soft (shadow, smoke, edge)
+
+
+def soft_matte_pixels(x: torch.Tensor, is_matte: torch.Tensor) -> torch.Tensor:
+    """float [B, 3, T, H, W]: 1 on the soft pixels of matte crops (x in [−1, 1]), 0 elsewhere."""
+    value = (x + 1) / 2
+    soft = (value > SOFT_LOW) & (value < SOFT_HIGH)
+    return (soft & is_matte.view(-1, 1, 1, 1, 1)).float()
+
+
+def reconstruction_loss(model, x: torch.Tensor, is_matte: torch.Tensor | None = None,
+                        soft_weight: float = 0.0) -> torch.Tensor:
+    """L2 + L1: the L1 term keeps matte edges sharp (alpha MAE is the measure that matters); with
+    ``soft_weight`` an extra L1 on the soft pixels of matte crops, which are few and otherwise decode dark."""
     y = model.decode(model.encode(x))
-    return (y - x).pow(2).mean() + 0.5 * (y - x).abs().mean()
+    loss = (y - x).pow(2).mean() + 0.5 * (y - x).abs().mean()
+    if soft_weight and is_matte is not None and bool(is_matte.any()):
+        soft = soft_matte_pixels(x, is_matte)
+        loss = loss + soft_weight * ((y - x).abs() * soft).sum() / soft.sum().clamp(min=1.0)
+    return loss
 
 
 @torch.no_grad()
@@ -232,6 +258,19 @@ def build_vae(init: str, dim: int, seed: int):
     return model
 
 
+def load_exported_(model, path: Path) -> None:
+    """Load an exported toy VAE into ``model`` (same width), or stop with what is wrong."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(path))
+    expected = model.state_dict()
+    wrong = [k for k, v in state.items() if k in expected and v.shape != expected[k].shape]
+    if set(state) != set(expected) or wrong:
+        raise SystemExit(f"--init-from {path}: not a toy VAE of this width (--dim); "
+                         f"{len(wrong)} tensors of another shape, {len(set(expected) - set(state))} missing")
+    model.load_state_dict(state)
+
+
 class VaeTrainer:
     def __init__(self, args: argparse.Namespace):
         import comfy.model_management
@@ -241,7 +280,10 @@ class VaeTrainer:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
             torch.backends.cudnn.benchmark = True  # crops have one shape: let cuDNN pick its fastest convs
-        self.model = build_vae(args.init, args.dim, args.seed).to(self.device)
+        self.model = build_vae(args.init, args.dim, args.seed)
+        if args.init_from is not None:
+            load_exported_(self.model, args.init_from)
+        self.model = self.model.to(self.device)
         self.names = [n for n, _ in self.model.named_parameters()]
         self.params = [p for _, p in self.model.named_parameters()]
         codec_scale = args.codec_lr_scale if args.init == "codec" else 1.0
@@ -259,7 +301,8 @@ class VaeTrainer:
         return {"dim": a.dim, "init": a.init, "iterations": a.iterations, "lr": a.lr, "batch": a.batch,
                 "crop": a.crop, "crop_frames": a.crop_frames, "seed": a.seed, "pool": a.pool,
                 "codec_lr_scale": a.codec_lr_scale, "detail_lr_scale": a.detail_lr_scale,
-                "matte_share": a.matte_share, "device": self.device.type}
+                "matte_share": a.matte_share, "soft_weight": a.soft_weight,
+                "init_from": None if a.init_from is None else str(a.init_from), "device": self.device.type}
 
     def run(self) -> Path | None:
         a = self.args
@@ -277,10 +320,11 @@ class VaeTrainer:
         while step < stop:
             started = time.perf_counter()
             gen = torch.Generator().manual_seed(a.seed * 1_000_003 + step)
-            x = random_crops(pool, gen, a.batch, a.crop, a.crop_frames, a.matte_share)
+            x, is_matte = random_crops(pool, gen, a.batch, a.crop, a.crop_frames, a.matte_share)
             for group in self.optimizer.param_groups:
                 group["lr"] = warmup_cosine(a.lr, step, a.iterations, warmup=200) * group["lr_scale"]
-            loss = optimizer_step(self.optimizer, self.params, reconstruction_loss(self.model, x))
+            loss = optimizer_step(self.optimizer, self.params,
+                                  reconstruction_loss(self.model, x, is_matte, a.soft_weight))
             step += 1
             self._log("loss.jsonl", {"step": step, "loss": round(loss, 6),
                                      "seconds": round(time.perf_counter() - started, 3)})
