@@ -22,7 +22,7 @@ import time
 import uuid
 from pathlib import Path
 
-from scripts import comfy_host, run_logging, run_summary
+from scripts import comfy_host, model_check, run_logging, run_summary
 from scripts import workflow_format as wf
 
 log = logging.getLogger("omnimatte.run")
@@ -77,6 +77,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--prompt", help="background description; default: prompt.json['bg'] beside the video")
     p.add_argument("--text-embeds", help="use this models/omnimatte_text_embeds file instead of the umt5 encoder")
     p.add_argument("--extra-model-paths", type=Path, help="an extra_model_paths.yaml (as ComfyUI's flag)")
+    p.add_argument("--lora", type=model_check.lora_arg, action="append", metavar="NAME[:STRENGTH]",
+                   help="a models/loras/ file on the transformer (repeatable; strength 1.0 unless given)")
     for flag in MODEL_FLAGS:
         p.add_argument(f"--{flag.replace('_', '-')}", help=f"file name for {MODEL_FLAGS[flag][0]}")
     for name in SETTINGS:
@@ -157,6 +159,7 @@ def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
         prompt = wf.use_cached_text_embeds(prompt, args.text_embeds)
     for flag, (node_type, field) in MODEL_FLAGS.items():
         _set_all(prompt, node_type, field, getattr(args, flag))
+    model_check.add_loras(prompt, args.lora or [])
     for name, node_types in SETTINGS.items():
         for node_type in node_types:
             _set_all(prompt, node_type, name, getattr(args, name))
@@ -279,6 +282,8 @@ def run_on_files(args: argparse.Namespace) -> dict:
             _link_or_copy(path, Path(input_dir) / names[title])
         folder_paths.set_input_directory(input_dir)
         prompt = build_prompt(args, names)
+        if not args.toy:  # the transformer and LoRAs from their headers, before anything loads
+            model_check.check_for_run(prompt, RunError)
         return execute(prompt, args.out)
 
 
