@@ -3,6 +3,7 @@
     bash scripts/run.sh --video clip.mp4 --mask mask_00.mp4 --out layers/
     bash scripts/run.sh                      # the embedded toy world on a bundled demo clip
     bash scripts/run.sh --toy --video clip.mp4 --mask mask.mp4   # toy models on your clip (plumbing only)
+    bash scripts/run.sh --batch clips/ --out layers/   # every sub-folder of clips/, models loaded once
 
 It loads ComfyUI in-process, turns ``workflows/<name>.json`` into a prompt, substitutes the
 inputs, model names and settings, checks that every model file exists (and says where each
@@ -18,26 +19,18 @@ import os
 import shutil
 import sys
 import tempfile
-import time
-import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scripts import comfy_host, model_check, run_logging, run_summary
+from scripts.graph_run import LOADERS, GraphRunner, RunError
 from scripts import workflow_format as wf
+
+if TYPE_CHECKING:
+    from scripts import preflight
 
 log = logging.getLogger("omnimatte.run")
 WORKFLOWS_DIR = comfy_host.PACK_DIR / "workflows"
-LOADERS = {  # (node type, input) → (models folder, what it is, where to get it)
-    ("UNETLoader", "unet_name"): ("diffusion_models", "Casper transformer (Wan2.1-Fun-1.3B-InP finetune)",
-                                  "see README 'Model files'"),
-    ("CLIPLoader", "clip_name"): ("text_encoders", "umt5-xxl text encoder", "Comfy-Org/Wan_2.1_ComfyUI_repackaged"),
-    ("CLIPVisionLoader", "clip_name"): ("clip_vision", "CLIP-H vision encoder", "Comfy-Org/Wan_2.1_ComfyUI_repackaged"),
-    ("VAELoader", "vae_name"): ("vae", "Wan 2.1 VAE", "Comfy-Org/Wan_2.1_ComfyUI_repackaged"),
-    ("LoadOmnimatteExperts", "effect_expert"): ("omnimatte", "Effect Expert", "train with training/ (docs/training.md)"),
-    ("LoadOmnimatteExperts", "quality_expert"): ("omnimatte", "Quality Expert", "train with training/ (docs/training.md)"),
-    ("OmnimatteLoadTextEmbeds", "embeds_name"): ("omnimatte_text_embeds", "cached text embeddings",
-                                                 "write with OmnimatteSaveTextEmbeds"),
-}
 MODEL_FLAGS = {"unet": ("UNETLoader", "unet_name"), "text_encoder": ("CLIPLoader", "clip_name"),
                "clip_vision": ("CLIPVisionLoader", "clip_name"), "vae": ("VAELoader", "vae_name"),
                "effect_expert": ("LoadOmnimatteExperts", "effect_expert"),
@@ -52,10 +45,6 @@ SETTINGS = {"width": WORKING_SIZE, "height": WORKING_SIZE, "mask_threshold": ("O
 NEEDS_NEW_BACKGROUND = "replace_background"
 SINGLE_OBJECT_WORKFLOWS = ("clean_plate_matte", "void_clean_plate_matte")  # the plate matte takes one mask
 OBJECT_MASK_TITLE = "Object mask video"
-
-
-class RunError(Exception):
-    """A problem the user can fix; the message says how."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -96,7 +85,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     p.add_argument("--json", action="store_true",
                    help="print the result as one JSON object (files, seconds, folder) instead of a summary")
+    p.add_argument("--batch", type=Path, help="a folder of clips, one per sub-folder (input_video.mp4, mask_00.mp4, "
+                   "mask_01.mp4 …, optional keep_mask.mp4 and prompt.json), run with the models loaded once")
+    p.add_argument("--force", action="store_true", help="--batch: redo clips whose layer folders are complete")
     args = p.parse_args(argv)
+    args.clip_name = None  # a batch names each clip's folders after its sub-folder
+    if args.batch is not None and (args.video or args.mask or args.keep_mask or args.toy_clip):
+        p.error("--batch takes each clip's video and masks from its sub-folder; drop --video, --mask, --keep-mask "
+                "and --toy-clip")
+    if args.force and args.batch is None:
+        p.error("--force is for --batch (a single run always writes a new folder)")
     args.masks = args.mask or []
     stems = [m.stem for m in args.masks]
     if len(set(stems)) != len(stems):
@@ -107,7 +105,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.mask = args.masks[0] if args.masks else None
     if (args.video is None) != (args.mask is None):
         p.error("give both --video and --mask (or neither, for the toy-world demo)")
-    args.demo = args.video is None
+    args.demo = args.video is None and args.batch is None
     if args.demo and (args.toy or args.new_background or args.keep_mask):
         p.error("--toy, --keep-mask and --new-background need --video and --mask; without them the toy-world "
                 "demo runs")
@@ -116,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--workflow {NEEDS_NEW_BACKGROUND} needs --new-background PATH (the video to put behind the "
                 "object)" if args.new_background is None else
                 f"--new-background is used by --workflow {NEEDS_NEW_BACKGROUND} only; add that flag or drop it")
-    for name in ("video", "mask", "keep_mask", "new_background", "out", "extra_model_paths"):
+    for name in ("video", "mask", "keep_mask", "new_background", "out", "extra_model_paths", "batch"):
         setattr(args, name, caller_path(getattr(args, name)))
     args.masks = [caller_path(m) for m in args.masks]
     if args.workflow.endswith(".json"):
@@ -180,7 +178,8 @@ def layer_folder_name(args: argparse.Namespace) -> str:
 
     With several masks, ``<clip>``: the writer adds ``-<mask>`` for each object's folder beside it.
     """
-    return args.video.stem if len(args.masks) > 1 else f"{args.video.stem}-{args.mask.stem}"
+    clip = args.clip_name or args.video.stem
+    return clip if len(args.masks) > 1 else f"{clip}-{args.mask.stem}"
 
 
 def workflow_prompt(path: Path) -> dict:
@@ -221,41 +220,8 @@ def _prompt_beside(video: Path) -> str:
     return "a video of a beautiful background."
 
 
-def missing_models(prompt: dict) -> list[str]:
-    """One line per model file the prompt names that no models folder holds."""
-    import folder_paths
-
-    lines = []
-    for node in prompt.values():
-        for (node_type, field), (folder, what, where) in LOADERS.items():
-            name = node["inputs"].get(field) if node["class_type"] == node_type else None
-            if name and name != "none" and folder_paths.get_full_path(folder, name) is None:
-                lines.append(f"  models/{folder}/{name}  — {what}; {where}")
-    return sorted(set(lines))
-
-
-class _Server:
-    """What the executor reports to; progress goes to the log."""
-
-    client_id, last_node_id, last_prompt_id = "headless", None, None
-
-    def __init__(self, prompt: dict):
-        self.prompt = prompt
-        self.messages: list = []
-
-    def send_sync(self, event, data, sid=None) -> None:
-        self.messages.append((event, data))
-        if event == "executing" and data.get("node") is not None:
-            node = data["node"]
-            log.info("running %s (%s)", self.prompt.get(node, {}).get("_meta", {}).get("title"), node)
-
-
 def run(args: argparse.Namespace) -> dict:
-    if args.extra_model_paths:
-        from utils.extra_config import load_extra_path_config
-
-        load_extra_path_config(str(args.extra_model_paths))
-    comfy_host.load_nodes_with_pack()
+    load_host(args)
     if args.demo:
         from scripts import toy_demo
 
@@ -263,7 +229,17 @@ def run(args: argparse.Namespace) -> dict:
     return run_on_files(args)
 
 
-def run_on_files(args: argparse.Namespace) -> dict:
+def load_host(args: argparse.Namespace) -> None:
+    """ComfyUI's nodes and this pack, and the user's extra model paths (once per process)."""
+    if args.extra_model_paths:
+        from utils.extra_config import load_extra_path_config
+
+        load_extra_path_config(str(args.extra_model_paths))
+    comfy_host.load_nodes_with_pack()
+
+
+def run_on_files(args: argparse.Namespace, runner: GraphRunner | None = None) -> dict:
+    """One clip through the workflow; a batch passes its ``runner`` (models stay loaded between clips)."""
     import folder_paths
 
     inputs = {"Input video": args.video}
@@ -278,13 +254,13 @@ def run_on_files(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="omnimatte-input-") as input_dir:
         names = {}
         for title, path in inputs.items():
-            names[title] = f"{len(names)}_{path.name}"
+            names[title] = f"{args.clip_name or ''}{len(names)}_{path.name}"  # unique across a batch's clips
             _link_or_copy(path, Path(input_dir) / names[title])
         folder_paths.set_input_directory(input_dir)
         prompt = build_prompt(args, names)
         if not args.toy:  # the transformer and LoRAs from their headers, before anything loads
             model_check.check_for_run(prompt, RunError)
-        return execute(prompt, args.out)
+        return (runner or GraphRunner()).execute(prompt, args.out)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -296,7 +272,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy(source, target)
 
 
-def check_inputs(args: argparse.Namespace) -> None:
+def check_inputs(args: argparse.Namespace) -> preflight.Report:
     """Broken files are errors and suspicious inputs warnings (errors with --strict), before anything loads."""
     from scripts import preflight
 
@@ -314,58 +290,7 @@ def check_inputs(args: argparse.Namespace) -> None:
         raise RunError(f"--strict: stopping on {len(report.warnings)} input warning(s) above. Fix the inputs, "
                        "or run without --strict if they are what you meant.")
     log.info("inputs: %s", ", ".join(f"{preflight.role_name(r)} {n} frames" for r, n in report.frames.items()))
-
-
-def execute(prompt: dict, out: Path) -> dict:
-    """Check models, validate and run ``prompt``; outputs go to ``out``. → {"files", "seconds"}."""
-    import asyncio
-
-    import comfy.utils
-    import execution
-    import folder_paths
-
-    folder_paths.set_output_directory(str(out.resolve()))
-    missing = missing_models(prompt)
-    if missing:
-        raise RunError("missing model files (put each in the folder shown, under ComfyUI's models/ or a path "
-                       "from --extra-model-paths):\n" + "\n".join(missing))
-    valid, error, outputs, node_errors = asyncio.run(execution.validate_prompt(str(uuid.uuid4()), prompt, None))
-    if not valid or node_errors:
-        raise RunError(f"the workflow does not validate: {error.get('message') if error else ''} {node_errors}")
-    server = _Server(prompt)
-    executor = comfy_host.prompt_executor(server)
-    comfy.utils.set_progress_bar_global_hook(_log_progress(server))
-    started = time.monotonic()
-    executor.execute(prompt, str(uuid.uuid4()), {"client_id": server.client_id}, outputs)
-    if not executor.success:
-        failure = next((d for e, d in executor.status_messages if e == "execution_error"), {})
-        raise RunError(f"{failure.get('node_type', 'a node')} failed: {failure.get('exception_message', '').strip()}")
-    written = _written_files(executor.history_result.get("outputs", {}), out)
-    log.info("done in %.1f s; %d files in %s", time.monotonic() - started, len(written), out)
-    return {"files": written, "seconds": round(time.monotonic() - started, 2)}
-
-
-def _log_progress(server: _Server):
-    """Progress in the log at every tenth of a node's work (not every step of every chunk)."""
-    last = {}
-
-    def hook(value, total, preview=None, node_id=None):
-        node = node_id or server.last_node_id
-        tenth = int(10 * value / max(total, 1))
-        if last.get(node) != tenth:
-            last[node] = tenth
-            log.info("  %s: %d/%d", server.prompt.get(node, {}).get("_meta", {}).get("title", node), value, total)
-    return hook
-
-
-def _written_files(outputs: dict, out: Path) -> list[str]:
-    files = set()
-    for node_output in outputs.values():
-        for key in ("images", "videos", "gifs", "omnimatte_layers"):
-            for item in node_output.get(key, []) if isinstance(node_output, dict) else []:
-                if isinstance(item, dict) and "filename" in item and item.get("type", "output") == "output":
-                    files.add(str(Path(item.get("subfolder", "")) / item["filename"]))
-    return sorted(files)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -376,6 +301,10 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         log.error(comfy_host.NO_HOST_MESSAGE)
         return 3
+    if args.batch is not None:
+        from scripts import batch
+
+        return batch.main(args, path, log_path)
     try:
         if not args.demo:
             check_inputs(args)

@@ -115,7 +115,7 @@ def labelled_sheet(columns, names, frames, scale: int = 2, header: int = 16):
 
 def run_demo(args: argparse.Namespace) -> dict:
     from omnimatte_core.toy_clip import load_toy_clip
-    from scripts.run_workflow import RunError, execute
+    from scripts.graph_run import RunError, execute
 
     clips = demo_clips()
     if not clips:

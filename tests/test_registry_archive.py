@@ -35,7 +35,7 @@ NEVER_SHIPPED = ("tests/", ".ci/", ".github/", "benchmarks/results/", "omnimatte
 NEVER_SHIPPED_SUFFIXES = (".pyc", ".mp4", ".mov", ".webm", ".ckpt", ".pt", ".pth")
 NEEDED = ("__init__.py", "LICENSE", "README.md", "pyproject.toml", "requirements.txt",
           "requirements-dev.txt",  # scripts/env.sh hashes it into the venv's name: the main job needs it
-          "scripts/run.sh", "scripts/env.sh", "scripts/run_workflow.py", "scripts/toy_demo.py",
+          "scripts/run.sh", "scripts/env.sh", "scripts/run_workflow.py", "scripts/graph_run.py", "scripts/toy_demo.py",
           "toy_world/manifest.json", "workflows/toy_world_demo.json", "docs/icon.png", "docs/banner.png")
 HOST_STATE = ("custom_nodes", "models", "input", "output", "temp", "user")  # fresh in the second install
 RAW_MAIN = "https://raw.githubusercontent.com/easy-omnimatte/easy-omnimatte/main/"
