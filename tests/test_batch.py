@@ -81,7 +81,7 @@ def visible_folders(out: Path) -> set[str]:
     return {p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")}
 
 
-def test_batch_runs_the_good_clips_reports_the_bad_and_skips_finished_ones(batch_dir, tmp_path):
+def test_batch_runs_the_good_clips_reports_the_bad_skips_finished_ones_and_force_redoes_them(batch_dir, tmp_path):
     out = tmp_path / "out"
     first, first_s = batch(batch_dir, out)
     assert first.returncode == 2, first.stderr[-3000:]  # something failed: the broken clip
@@ -130,6 +130,15 @@ def test_batch_runs_the_good_clips_reports_the_bad_and_skips_finished_ones(batch
     assert not [p for p in out.iterdir() if p.name.startswith(".") and p.is_dir()]
     for name in GOOD["beach_two"]:
         assert_complete(out / name)
+
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    forced, _ = batch(batch_dir, out, "--force")  # redone in place, the old folders replaced only on success
+    assert forced.returncode == 2, forced.stderr[-3000:]
+    assert [report(out)[name]["status"] for name in GOOD] == ["ran"] * 3
+    assert visible_folders(out) == {f for names in GOOD.values() for f in names}
+    assert not [p for p in out.iterdir() if p.name.startswith(".") and p.is_dir()]
+    after = {p: p.stat().st_mtime_ns for p in out.rglob("*.png")}
+    assert after.keys() == before.keys() and all(after[p] != before[p] for p in after)
 
 
 def test_a_batch_killed_mid_clip_completes_on_restart_with_no_half_folders(batch_dir, tmp_path):
