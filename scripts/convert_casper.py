@@ -29,7 +29,8 @@ def input_files(source: Path) -> list[Path]:
         if not indexes:
             shards = sorted(source.glob("*.safetensors"))
             if not shards:
-                raise mf.ModelFileError(f"{source}: no .safetensors file and no *.safetensors.index.json in this folder")
+                raise mf.ModelFileError(f"{source}: no .safetensors file and no *.safetensors.index.json in this "
+                                        "folder")
             return shards
         source = indexes[0]
     if source.name.endswith(".index.json"):

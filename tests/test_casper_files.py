@@ -69,8 +69,8 @@ def _one_step(model, seed: int = 3):
     import node_helpers
 
     gen = torch.Generator().manual_seed(seed)
-    values = {"concat_latent_image": torch.randn(1, 16, 2, 4, 6, generator=gen), "concat_mask": torch.ones(1, 4, 2, 32, 48),
-              "clip_vision_output": tm.clip_vision_output(seed)}
+    values = {"concat_latent_image": torch.randn(1, 16, 2, 4, 6, generator=gen),
+              "concat_mask": torch.ones(1, 4, 2, 32, 48), "clip_vision_output": tm.clip_vision_output(seed)}
     positive = node_helpers.conditioning_set_values(tm.text_conditioning(seed), values)
     latent = torch.zeros(2, 16, 2, 4, 6)
     return comfy.sample.sample(model, comfy.sample.prepare_noise(latent, seed), steps=1, cfg=1.0, sampler_name="euler",
@@ -120,7 +120,8 @@ def test_every_published_block_name_maps(layout, caplog):
     assert params == cl.wan_shapes(layout)
     lora = cl.lora_state(layout, shapes_only=True)
     with caplog.at_level(logging.WARNING):
-        patches = comfy.lora.load_lora(comfy.lora_convert.convert_lora(lora), comfy.lora.model_lora_keys_unet(model, {}))
+        key_map = comfy.lora.model_lora_keys_unet(model, {})
+        patches = comfy.lora.load_lora(comfy.lora_convert.convert_lora(lora), key_map)
     assert not [r for r in caplog.records if "lora key not loaded" in r.getMessage()]
     assert set(patches) == {f"diffusion_model.{m}.weight" for m in cl.linear_modules(layout)}
     assert len(patches) == (8 + 12 * layout.num_layers)

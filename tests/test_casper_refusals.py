@@ -59,7 +59,8 @@ def test_sharded_base_is_refused_per_shard_and_joined_by_the_command(mf, tmp_pat
     with pytest.raises(mf.ModelFileError, match="join the shards") as refused:
         mf.check_diffusion_model(shards[0])
     assert str(shards[0]) in str(refused.value)
-    source = shards[0].parent if given == "folder" else shards[0].parent / "diffusion_pytorch_model.safetensors.index.json"
+    folder = shards[0].parent
+    source = folder if given == "folder" else folder / "diffusion_pytorch_model.safetensors.index.json"
     out = tmp_path / "joined.safetensors"
     assert convert_casper.main([str(source), str(out)]) == 0
     _loads_like_bare(out, cl.wan_state(TINY_14B, seed=3))
@@ -133,7 +134,8 @@ def test_lora_without_comfys_marker_key_is_converted_and_then_fully_applied(mf, 
     import comfy.sd
     import comfy.utils
 
-    lora = _rewritten(cl.write_lora(tmp_path / "full.safetensors", TINY_14B, rank=16), tmp_path / "no_cross.safetensors",
+    full = cl.write_lora(tmp_path / "full.safetensors", TINY_14B, rank=16)
+    lora = _rewritten(full, tmp_path / "no_cross.safetensors",
                       lambda s: ((k, v) for k, v in s.items() if "cross_attn" not in k))
     base_path, base = _base_info(mf, tmp_path, TINY_14B)
     with pytest.raises(mf.ModelFileError, match="python -m scripts.convert_casper"):

@@ -24,12 +24,12 @@ def model_dir(tmp_path_factory, pack):
     root = tmp_path_factory.mktemp("casper_models")
     (root / "diffusion_models").mkdir()
     (root / "loras").mkdir()
-    cl.write_wan(root / "diffusion_models" / "casper_1.3b.safetensors", SMALL_1_3B)
-    cl.write_wan(root / "diffusion_models" / "wan2.1_fun_14b_inp.safetensors", SMALL_14B)
-    cl.write_wan(root / "diffusion_models" / "wan2.1_t2v_1.3b.safetensors",
+    cl.write_wan(root / "diffusion_models" / "runner_casper_1.3b.safetensors", SMALL_1_3B)
+    cl.write_wan(root / "diffusion_models" / "runner_wan2.1_fun_14b_inp.safetensors", SMALL_14B)
+    cl.write_wan(root / "diffusion_models" / "runner_wan2.1_t2v_1.3b.safetensors",
                  cl.T2V_1_3B.reduced(1, dim=128, ffn_dim=256))
-    cl.write_lora(root / "loras" / "casper_14b_lora.safetensors", SMALL_14B, rank=16)
-    cl.write_lora(root / "diffusion_models" / "casper_14b_lora.safetensors", SMALL_14B, rank=16)
+    cl.write_lora(root / "loras" / "runner_casper_14b_lora.safetensors", SMALL_14B, rank=16)
+    cl.write_lora(root / "diffusion_models" / "runner_casper_14b_lora.safetensors", SMALL_14B, rank=16)
     for folder in ("diffusion_models", "loras"):
         folder_paths.add_model_folder_path(folder, str(root / folder))
     yaml = root / "extra_model_paths.yaml"
@@ -47,8 +47,8 @@ def _prompt(unet: str, loras: list[tuple[str, float]]) -> dict:
     return model_check.add_loras(prompt, loras)
 
 
-@pytest.mark.parametrize("text, expected", [("casper_14b_lora.safetensors", ("casper_14b_lora.safetensors", 1.0)),
-                                            ("casper_14b_lora.safetensors:0.75", ("casper_14b_lora.safetensors", 0.75)),
+@pytest.mark.parametrize("text, expected", [("casper_lora.safetensors", ("casper_lora.safetensors", 1.0)),
+                                            ("casper_lora.safetensors:0.75", ("casper_lora.safetensors", 0.75)),
                                             ("sub/dir:odd.safetensors", ("sub/dir:odd.safetensors", 1.0))])
 def test_lora_flag_takes_a_name_and_an_optional_strength(text, expected):
     assert model_check.lora_arg(text) == expected
@@ -57,8 +57,8 @@ def test_lora_flag_takes_a_name_and_an_optional_strength(text, expected):
 
 
 def test_loras_are_chained_after_the_unet_and_the_graph_validates(runner, model_dir):
-    prompt = _prompt("wan2.1_fun_14b_inp.safetensors", [("casper_14b_lora.safetensors", 1.0),
-                                                        ("casper_14b_lora.safetensors", 0.5)])
+    lora = "runner_casper_14b_lora.safetensors"
+    prompt = _prompt("runner_wan2.1_fun_14b_inp.safetensors", [(lora, 1.0), (lora, 0.5)])
     unet = next(k for k, n in prompt.items() if n["class_type"] == "UNETLoader")
     loras = [(k, n) for k, n in prompt.items() if n["class_type"] == "LoraLoaderModelOnly"]
     assert [n["inputs"]["strength_model"] for _, n in loras] == [1.0, 0.5]
@@ -67,17 +67,19 @@ def test_loras_are_chained_after_the_unet_and_the_graph_validates(runner, model_
     assert users == [loras[0][1]], "every other MODEL input must take the last LoRA's output"
     valid, error, _, node_errors = runner.validate(prompt)
     assert not node_errors.get(loras[0][0]) and not node_errors.get(loras[1][0]), node_errors
-    assert model_check.check_model_files(prompt)[-1].startswith("casper_14b_lora.safetensors: LoRA, 20 modules")
+    assert model_check.check_model_files(prompt)[-1].startswith("runner_casper_14b_lora.safetensors: LoRA, 20 modules")
 
 
 @pytest.mark.parametrize("unet, loras, expected", [
-    ("wan2.1_t2v_1.3b.safetensors", [], ["wan2.1_t2v_1.3b.safetensors", "text-to-video", "in_dim 16", "Casper file"]),
-    ("casper_14b_lora.safetensors", [], ["casper_14b_lora.safetensors: a LoRA", "--lora casper_14b_lora.safetensors",
-                                         "--unet the base model"]),
-    ("casper_1.3b.safetensors", [("casper_14b_lora.safetensors", 1.0)],
-     ["loras/casper_14b_lora.safetensors: a LoRA for a dim-256 model", "casper_1.3b.safetensors is dim 128",
-      "drop --lora"]),
-    ("casper_1.3b.safetensors", [("missing.safetensors", 1.0)], ["--lora missing.safetensors: no such file"]),
+    ("runner_wan2.1_t2v_1.3b.safetensors", [],
+     ["runner_wan2.1_t2v_1.3b.safetensors", "text-to-video", "in_dim 16", "Casper file"]),
+    ("runner_casper_14b_lora.safetensors", [],
+     ["runner_casper_14b_lora.safetensors: a LoRA", "--lora runner_casper_14b_lora.safetensors",
+      "--unet the base model"]),
+    ("runner_casper_1.3b.safetensors", [("runner_casper_14b_lora.safetensors", 1.0)],
+     ["loras/runner_casper_14b_lora.safetensors: a LoRA for a dim-256 model",
+      "runner_casper_1.3b.safetensors is dim 128", "drop --lora"]),
+    ("runner_casper_1.3b.safetensors", [("missing.safetensors", 1.0)], ["--lora missing.safetensors: no such file"]),
 ], ids=["t2v_as_casper", "lora_as_unet", "14b_lora_on_1.3b", "missing_lora"])
 def test_wrong_model_files_are_refused_naming_the_file_and_the_fix(model_dir, unet, loras, expected):
     with pytest.raises(model_check.mf.ModelFileError) as refused:
@@ -92,9 +94,9 @@ def test_runner_refuses_a_wrong_file_before_sampling(model_dir, tmp_path):
     mask = cut_clip(clip / "mask_00.mp4", tmp_path / "mask_00.mp4", 5)
     done = run_py(["--video", str(video), "--mask", str(mask), "--out", str(tmp_path / "out"), "--workflow",
                    "remove_object", "--extra-model-paths", str(model_dir / "extra_model_paths.yaml"),
-                   "--unet", "casper_1.3b.safetensors", "--lora", "casper_14b_lora.safetensors:0.8"])
+                   "--unet", "runner_casper_1.3b.safetensors", "--lora", "runner_casper_14b_lora.safetensors:0.8"])
     assert done.returncode == 2, done.stderr[-3000:]
-    assert "casper_14b_lora.safetensors: a LoRA for a dim-256 model" in done.stderr
+    assert "runner_casper_14b_lora.safetensors: a LoRA for a dim-256 model" in done.stderr
     assert "Traceback" not in done.stderr
     log_text = (tmp_path / "out" / "omnimatte-run.log").read_text()
     assert "running " not in log_text, "a node ran before the refusal"

@@ -178,6 +178,6 @@ def merged_reference(base: dict[str, torch.Tensor], lora: dict[str, torch.Tensor
     for module in {k.rsplit(".", 2)[0] for k in lora if k.endswith(".lora_down.weight")}:
         up = lora[f"{module}.lora_up.weight"].float()
         down = lora[f"{module}.lora_down.weight"].float()
-        scale = lora[f"{module}.alpha"].item() / up.shape[1] * 1.1
+        scale = lora[f"{module}.alpha"].item() / up.shape[1]
         merged[by_lora_name[module[len("lora_unet__"):]]] += multiplier * scale * (up @ down)
     return merged
