@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+import av
 import pytest
 
 from harness import casper_layouts as cl
@@ -100,3 +101,35 @@ def test_runner_refuses_a_wrong_file_before_sampling(model_dir, tmp_path):
     assert "Traceback" not in done.stderr
     log_text = (tmp_path / "out" / "omnimatte-run.log").read_text()
     assert "running " not in log_text, "a node ran before the refusal"
+
+
+def test_runner_removes_an_object_with_the_14b_base_and_the_casper_lora(model_dir, tiny_files, text_embeds_file,
+                                                                        clip_vision_file, comfy_dirs, tmp_path):
+    """The 14B path end to end on reduced files in the published layouts: clean_plate_matte (no experts),
+    the base through UNETLoader, the VideoX-Fun LoRA through LoraLoaderModelOnly, every LoRA key applied."""
+    from PIL import Image
+
+    clip = shared_clips() / "boys-beach"
+    video = cut_clip(clip / "input_video.mp4", tmp_path / "input_video.mp4", 5)
+    mask = cut_clip(clip / "mask_00.mp4", tmp_path / "mask_00.mp4", 5)
+    yaml = tmp_path / "extra_model_paths.yaml"
+    folders = {"diffusion_models": model_dir / "diffusion_models", "loras": model_dir / "loras",
+               "vae": tiny_files["vae"].parent, "clip_vision": clip_vision_file.parent,
+               "omnimatte_text_embeds": comfy_dirs / "models" / "omnimatte_text_embeds"}
+    yaml.write_text("casper_e2e:\n" + "".join(f"  {k}: {v}\n" for k, v in folders.items()))
+    out = tmp_path / "out"
+    done = run_py(["--video", str(video), "--mask", str(mask), "--out", str(out), "--workflow", "clean_plate_matte",
+                   "--extra-model-paths", str(yaml), "--unet", "runner_wan2.1_fun_14b_inp.safetensors",
+                   "--lora", "runner_casper_14b_lora.safetensors", "--vae", tiny_files["vae"].name,
+                   "--clip-vision", clip_vision_file.name, "--text-embeds", text_embeds_file,
+                   "--width", "64", "--height", "48", "--steps", "1", "--threads", "2"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "runner_casper_14b_lora.safetensors: LoRA, 20 modules, fits runner_wan2.1_fun_14b_inp" in done.stderr
+    log_text = (out / "omnimatte-run.log").read_text()
+    assert "lora key not loaded" not in log_text
+    layers = out / "input_video-mask_00"
+    alphas = sorted((layers / "alpha").glob("*.png"))
+    assert len(alphas) == 5 and (layers / "background" / "background.mp4").is_file()
+    with Image.open(alphas[0]) as first, av.open(str(video)) as source:
+        stream = source.streams.video[0]
+        assert first.size == (stream.width, stream.height)
