@@ -25,11 +25,18 @@ def staging_folder(target: Path) -> Path:
 
 
 def leftovers(parent: Path) -> list[Path]:
-    """Staging folders under ``parent`` that no live run of this process owns (killed runs' remains)."""
+    """Staging folders under ``parent`` whose process is gone (killed runs' remains). Another live process's
+    (a second batch worker writing into the same folder) is not one; one on another machine cannot be told."""
     if not parent.is_dir():
         return []
-    mine = f"{PARTIAL_MARK}{os.getpid()}"
-    return sorted(p for p in parent.glob(f".*{PARTIAL_MARK}*") if p.is_dir() and not p.name.endswith(mine))
+    return sorted(p for p in parent.glob(f".*{PARTIAL_MARK}*") if p.is_dir() and not _owner_alive(p))
+
+
+def _owner_alive(stage: Path) -> bool:
+    import psutil  # ComfyUI's own requirement
+
+    pid = stage.name.rpartition(PARTIAL_MARK)[2]
+    return pid.isdigit() and (int(pid) == os.getpid() or psutil.pid_exists(int(pid)))
 
 
 @contextmanager

@@ -71,6 +71,10 @@ def main(args: argparse.Namespace, comfy_path: Path, log_path: Path) -> int:
     """The batch from the runner's arguments; → the exit code."""
     started = time.monotonic()
     try:
+        if args.ray:
+            from scripts import batch_ray
+
+            batch_ray.import_ray()  # missing: said before any clip is checked
         clips = batch_clips.discover(args.batch)
     except RunError as err:
         log.error("%s", err)
@@ -79,7 +83,9 @@ def main(args: argparse.Namespace, comfy_path: Path, log_path: Path) -> int:
     log.info("batch %s → %s:\n%s", args.batch, args.out, batch_report.plan_table(clips))
     interrupted, loaded = False, any(c.status == "to run" for c in clips)
     try:
-        if loaded:
+        if loaded and args.ray:
+            batch_ray.run(args, clips, comfy_path)
+        elif loaded:
             run_local(args, clips, comfy_path)
     except KeyboardInterrupt:
         interrupted = True

@@ -88,13 +88,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=Path, help="a folder of clips, one per sub-folder (input_video.mp4, mask_00.mp4, "
                    "mask_01.mp4 …, optional keep_mask.mp4 and prompt.json), run with the models loaded once")
     p.add_argument("--force", action="store_true", help="--batch: redo clips whose layer folders are complete")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="--batch on Ray workers: a local "
+                   "cluster, or the cluster at ADDRESS (needs `pip install \"ray[default]\"`)")
+    p.add_argument("--workers", type=int, help="--ray: how many workers (default: one per GPU; 1 without GPUs)")
     args = p.parse_args(argv)
     args.clip_name = None  # a batch names each clip's folders after its sub-folder
     if args.batch is not None and (args.video or args.mask or args.keep_mask or args.toy_clip):
         p.error("--batch takes each clip's video and masks from its sub-folder; drop --video, --mask, --keep-mask "
                 "and --toy-clip")
-    if args.force and args.batch is None:
-        p.error("--force is for --batch (a single run always writes a new folder)")
+    if (args.force or args.ray or args.workers) and args.batch is None:
+        p.error("--force, --ray and --workers are for --batch (a single run always writes a new folder)")
     args.masks = args.mask or []
     stems = [m.stem for m in args.masks]
     if len(set(stems)) != len(stems):

@@ -178,3 +178,20 @@ def wait_for_stage(out: Path, clips: tuple[str, ...], process: subprocess.Popen,
         time.sleep(0.005)
     raise AssertionError(f"no clip was caught being written (exit {process.poll()}):\n"
                          f"{process.stderr.read()[-3000:] if process.poll() is not None else ''}")
+
+
+def test_a_live_workers_staging_folder_is_not_called_a_leftover(tmp_path):
+    """Two batch workers write into the same OUT: neither may call the other's live staging folder what a killed
+    run left behind; a dead process's still is."""
+    from omnimatte_core import staging
+
+    live = subprocess.Popen(["sleep", "60"])
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    try:
+        for name, pid in (("a-mask_00", live.pid), ("b-mask_00", dead.pid), ("c-mask_00", os.getpid())):
+            (tmp_path / f".{name}{staging.PARTIAL_MARK}{pid}").mkdir()
+        assert staging.leftovers(tmp_path) == [tmp_path / f".b-mask_00{staging.PARTIAL_MARK}{dead.pid}"]
+    finally:
+        live.kill()
+        live.wait()
