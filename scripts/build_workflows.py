@@ -21,6 +21,8 @@ API_DIR = comfy_host.PACK_DIR / "tests" / "workflows_api"
 REPACKAGED = "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
 MODEL_FILES = {  # loader input → (file name, models/ folder, public URL or None)
     "unet_name": ("wan2.1_casper_1.3b_inp.safetensors", "diffusion_models", None),
+    "unet_14b": ("wan2.1_fun_14b_inp.safetensors", "diffusion_models", None),  # alibaba-pai's base, one file
+    "lora_name": ("casper_wan2.1_fun_14b_lora.safetensors", "loras", None),  # Gen-Omnimatte's 14B Casper LoRA
     "clip_name": ("umt5_xxl_fp8_e4m3fn_scaled.safetensors", "text_encoders",
                   f"{REPACKAGED}/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
     "clip_vision": ("clip_vision_h.safetensors", "clip_vision", f"{REPACKAGED}/clip_vision/clip_vision_h.safetensors"),
@@ -107,9 +109,15 @@ class UIGraph:
                 "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}}, "version": 0.4}
 
 
-def _models(g: UIGraph, experts: bool = True) -> dict[str, Node]:
-    unet = g.add("UNETLoader", 0, 0, unet_name=MODEL_FILES["unet_name"][0])
+def _models(g: UIGraph, experts: bool = True, casper_14b: bool = False) -> dict[str, Node]:
+    """The loaders; ``casper_14b``: Wan2.1-Fun-14B-InP with the Casper LoRA (core LoraLoaderModelOnly, 1.0)."""
+    unet = g.add("UNETLoader", 0, 0, unet_name=MODEL_FILES["unet_14b" if casper_14b else "unet_name"][0])
     shift = g.add("ModelSamplingSD3", 1, 0, shift=5.0)
+    if casper_14b:
+        lora = g.add("LoraLoaderModelOnly", 1, -1, title="Casper LoRA (14B)", lora_name=MODEL_FILES["lora_name"][0],
+                     strength_model=1.0)
+        g.link(unet, 0, lora, "model")
+        unet = lora
     g.link(unet, 0, shift, "model")
     clip = g.add("CLIPLoader", 0, 1, clip_name=MODEL_FILES["clip_name"][0], type="wan")
     positive = g.add("CLIPTextEncode", 1, 1, title=TITLES["positive"], text="a video of a beautiful background.")
@@ -141,12 +149,13 @@ def _one_mask_video(g: UIGraph, frames: Node) -> tuple[Node, str]:
     return _mask_video(g, 7.5, TITLES["mask"], "mask_00.mp4"), "object_mask"
 
 
-def _decompose(g: UIGraph, experts: bool = True, objects=_one_mask_video) -> dict[str, Node]:
+def _decompose(g: UIGraph, experts: bool = True, objects=_one_mask_video,
+               casper_14b: bool = False) -> dict[str, Node]:
     """Shared part: load video + mask(s) at the working size, condition, sample, decode.
 
     ``objects(g, frames)`` adds the object masks' nodes → (node, conditioning input it feeds).
     """
-    m = _models(g, experts)
+    m = _models(g, experts, casper_14b)
     size = {"width": WORK_WIDTH, "height": WORK_HEIGHT}
     video = g.add("LoadVideo", 0, 6, title=TITLES["video"], file="input_video.mp4")
     frames = g.add("OmnimatteVideoFrames", 1, 6, **size)
@@ -227,14 +236,22 @@ def decompose_layers() -> dict:
     return g.to_json()
 
 
-def remove_object() -> dict:
+def remove_object(casper_14b: bool = False) -> dict:
     g = UIGraph()
-    d = _decompose(g)
-    _save_layers(g, d, "omnimatte/clean_plate", save_rgba=False, save_alpha=False)
+    d = _decompose(g, experts=not casper_14b, casper_14b=casper_14b)
+    _save_layers(g, d, "omnimatte/clean_plate" + ("_14b" if casper_14b else ""), save_rgba=False, save_alpha=False)
     g.add("MarkdownNote", 4, 3, text="## Remove an object and its effects\n\n" + NOTE_COMMON.format(**TITLES) +
-          "\n**Output**: `background/background.mp4`, the clean plate, with the object *and* its "
-          "shadows/reflections removed.")
+          (NOTE_14B if casper_14b else "") + "\n**Output**: `background/background.mp4`, the clean plate, with the "
+          "object *and* its shadows/reflections removed.")
     return g.to_json()
+
+
+NOTE_14B = """
+**14B**: *Load Diffusion Model* holds alibaba-pai's Wan2.1-Fun-14B-InP (one file; join its shards with
+`python -m scripts.convert_casper`) and *Casper LoRA (14B)* Gen-Omnimatte's Casper LoRA from
+`models/loras/` (strength 1.0, as their merge). The experts stay **none**: they are trained for one base
+size. See the README's *Model files*.
+"""
 
 
 def replace_background() -> dict:
@@ -250,23 +267,24 @@ def replace_background() -> dict:
     return g.to_json()
 
 
-def clean_plate_matte() -> dict:
+def clean_plate_matte(casper_14b: bool = False) -> dict:
     """No experts: the remover's background (the sampler's background-only mode) → Alpha from Clean Plate."""
     g = UIGraph()
-    d = _decompose(g, experts=False)
+    d = _decompose(g, experts=False, casper_14b=casper_14b)
+    folder = "omnimatte/clean_plate_matte" + ("_14b" if casper_14b else "")
     matte = g.add("AlphaFromCleanPlate", 5, 2)
     g.link(d["frames"], "frames", matte, "video")
     g.link(d["decode"], 0, matte, "clean_plate")
     g.link(d["mask"], 0, matte, "object_mask")
-    save = g.add("SaveOmnimatteLayers", 6, 0, title="Save layers", folder="omnimatte/clean_plate_matte")
+    save = g.add("SaveOmnimatteLayers", 6, 0, title="Save layers", folder=folder)
     g.link(d["video"], 0, save, "source_video")
     g.link(d["decode"], 0, save, "background")
     g.link(matte, 0, save, "alpha")
     g.add("MarkdownNote", 4, 3, text="## Layers without trained experts\n\n" + NOTE_COMMON.format(**TITLES) +
           "\nBoth experts are **none**: the sampler runs the remover alone (background only) and *Alpha from "
           "Clean Plate* finds the matte, shadows and reflections included, as the difference between the video and "
-          "that plate (docs/clean_plate_matte.md). Only the Casper transformer is needed. **Outputs**: " +
-          LAYER_FILES.replace("omnimatte/<folder>", "omnimatte/clean_plate_matte"))
+          "that plate (docs/clean_plate_matte.md). Only the Casper transformer is needed. " +
+          (NOTE_14B if casper_14b else "") + "**Outputs**: " + LAYER_FILES.replace("omnimatte/<folder>", folder))
     return g.to_json()
 
 
@@ -526,7 +544,9 @@ WORKFLOWS = {"decompose_layers": decompose_layers, "remove_object": remove_objec
              "replace_background": replace_background, "clean_plate_matte": clean_plate_matte,
              "void_clean_plate_matte": void_clean_plate_matte, "toy_world_demo": toy_world_demo,
              "decompose_objects": decompose_objects, "sam3_text_objects": sam3_text_objects,
-             "sam3_first_frame_mask": sam3_first_frame_mask}
+             "sam3_first_frame_mask": sam3_first_frame_mask,
+             "remove_object_14b": lambda: remove_object(casper_14b=True),
+             "clean_plate_matte_14b": lambda: clean_plate_matte(casper_14b=True)}
 
 
 def build() -> dict[str, dict]:

@@ -30,7 +30,12 @@ def lora_arg(text: str) -> tuple[str, float]:
 
 
 def add_loras(prompt: dict, loras: list[tuple[str, float]]) -> dict:
-    """Chain one LoraLoaderModelOnly per LoRA after every UNETLoader; its consumers take the last one's MODEL."""
+    """Chain one LoraLoaderModelOnly per LoRA after every UNETLoader; its consumers take the last one's MODEL.
+
+    The given list replaces the LoRA loaders a workflow already has there (the 14B workflows' Casper LoRA),
+    so no LoRA is applied twice."""
+    if loras:
+        _drop_workflow_loras(prompt)
     next_id = max((int(k) for k in prompt if str(k).isdigit()), default=0) + 1
     for unet in [k for k, n in prompt.items() if n["class_type"] == "UNETLoader"]:
         consumers = [(n, field) for n in prompt.values() for field, value in n["inputs"].items()
@@ -44,6 +49,16 @@ def add_loras(prompt: dict, loras: list[tuple[str, float]]) -> dict:
         for node, field in consumers:
             node["inputs"][field] = source
     return prompt
+
+
+def _drop_workflow_loras(prompt: dict) -> None:
+    """Remove the LoraLoaderModelOnly nodes chained right after a UNETLoader; their consumers take the UNET."""
+    for unet in [n for n in prompt.values() if n["class_type"] == "UNETLoader"]:
+        unet_id = next(k for k, n in prompt.items() if n is unet)
+        for key in _lora_chain(prompt, unet_id):
+            source = prompt.pop(key)["inputs"]["model"]
+            for node in prompt.values():
+                node["inputs"].update({f: source for f, v in node["inputs"].items() if v == [key, 0]})
 
 
 def check_model_files(prompt: dict) -> list[str]:
@@ -73,14 +88,19 @@ def check_model_files(prompt: dict) -> list[str]:
 def _loras_after(prompt: dict, unet: dict) -> list[str]:
     """The LoRA files chained directly after this UNETLoader (LoraLoaderModelOnly nodes), in order."""
     unet_id = next(k for k, n in prompt.items() if n is unet)
-    names, source = [], [unet_id, 0]
+    return [prompt[k]["inputs"]["lora_name"] for k in _lora_chain(prompt, unet_id)]
+
+
+def _lora_chain(prompt: dict, unet_id: str) -> list[str]:
+    """Ids of the LoraLoaderModelOnly nodes chained directly after the UNETLoader ``unet_id``, in order."""
+    ids, source = [], [unet_id, 0]
     while True:
-        hit = next(((k, n) for k, n in prompt.items()
+        hit = next((k for k, n in prompt.items()
                     if n["class_type"] == LORA_NODE and n["inputs"].get("model") == source), None)
         if hit is None:
-            return names
-        names.append(hit[1]["inputs"]["lora_name"])
-        source = [hit[0], 0]
+            return ids
+        ids.append(hit)
+        source = [hit, 0]
 
 
 def check_for_run(prompt: dict, error_type: type[Exception]) -> None:

@@ -54,7 +54,8 @@ def comfy_dirs(tmp_path_factory) -> Path:
     folder_paths.set_input_directory(str(root / "input"))
     folder_paths.set_output_directory(str(root / "output"))
     folder_paths.set_temp_directory(str(root / "temp"))
-    for key in ("diffusion_models", "vae", "clip_vision", "text_encoders", "omnimatte", "omnimatte_text_embeds"):
+    for key in ("diffusion_models", "vae", "clip_vision", "text_encoders", "omnimatte", "omnimatte_text_embeds",
+                "loras"):
         (root / "models" / key).mkdir(parents=True)
     return root
 
@@ -66,7 +67,8 @@ def pack(comfy_dirs):
     import folder_paths
 
     module = load_nodes(host.PACK_DIR)
-    for key in ("diffusion_models", "vae", "clip_vision", "text_encoders", "omnimatte", "omnimatte_text_embeds"):
+    for key in ("diffusion_models", "vae", "clip_vision", "text_encoders", "omnimatte", "omnimatte_text_embeds",
+                "loras"):
         folder_paths.add_model_folder_path(key, str(comfy_dirs / "models" / key), is_default=True)
     return module
 
@@ -93,13 +95,17 @@ def runner(pack):
 @pytest.fixture(scope="session")
 def tiny_files(comfy_dirs) -> dict[str, Path]:
     """Seeded tiny model files in the session's model folders (names as a user would see them)."""
+    from harness.casper_layouts import CASPER_1_3B, write_lora
     from scripts import random_models as tm
 
     models = comfy_dirs / "models"
+    spec = tm.TinyWanSpec()
+    tiny_layout = CASPER_1_3B.reduced(spec.num_layers, dim=spec.dim, ffn_dim=spec.ffn_dim)  # the 14B LoRA's layout
     return {
         "i2v": tm.write_wan(models / "diffusion_models" / "tiny_wan_i2v.safetensors", tm.TinyWanSpec(i2v=True), seed=1),
         "t2v": tm.write_wan(models / "diffusion_models" / "tiny_wan_t2v.safetensors", tm.TinyWanSpec(i2v=False), seed=2),
         "vae": tm.write_vae(models / "vae" / "tiny_wan_vae.safetensors", seed=3),
+        "lora": write_lora(models / "loras" / "tiny_wan_casper_lora.safetensors", tiny_layout, rank=4, seed=4),
     }
 
 
@@ -150,7 +156,7 @@ def comfy_server(tmp_path_factory, comfy_dirs, tiny_files, expert_files, text_em
 
     base = tmp_path_factory.mktemp("server")
     models = comfy_dirs / "models"
-    folders = {k: str(models / k) for k in ("diffusion_models", "vae", "omnimatte", "omnimatte_text_embeds")}
+    folders = {k: str(models / k) for k in ("diffusion_models", "vae", "omnimatte", "omnimatte_text_embeds", "loras")}
     folders["clip_vision"] = str(clip_vision_file.parent)
     yaml_path = base / "extra_model_paths.yaml"
     yaml_path.write_text("omnimatte_tests:\n" + "".join(f"  {k}: {v}\n" for k, v in folders.items()))

@@ -71,6 +71,20 @@ def test_loras_are_chained_after_the_unet_and_the_graph_validates(runner, model_
     assert model_check.check_model_files(prompt)[-1].startswith("runner_casper_14b_lora.safetensors: LoRA, 20 modules")
 
 
+def test_lora_flag_replaces_the_14b_workflows_own_lora(pack):
+    from scripts.run_workflow import WORKFLOWS_DIR, workflow_prompt
+
+    prompt = workflow_prompt(WORKFLOWS_DIR / "clean_plate_matte_14b.json")
+    assert [n["inputs"]["lora_name"] for n in prompt.values() if n["class_type"] == "LoraLoaderModelOnly"] == \
+        ["casper_wan2.1_fun_14b_lora.safetensors"]
+    model_check.add_loras(prompt, [("my_casper_lora.safetensors", 0.5)])
+    (unet,) = [k for k, n in prompt.items() if n["class_type"] == "UNETLoader"]
+    (lora_id, lora), = [(k, n) for k, n in prompt.items() if n["class_type"] == "LoraLoaderModelOnly"]
+    assert lora["inputs"] == {"model": [unet, 0], "lora_name": "my_casper_lora.safetensors", "strength_model": 0.5}
+    (shift,) = [n for n in prompt.values() if n["class_type"] == "ModelSamplingSD3"]
+    assert shift["inputs"]["model"] == [lora_id, 0]
+
+
 @pytest.mark.parametrize("unet, loras, expected", [
     ("runner_wan2.1_t2v_1.3b.safetensors", [],
      ["runner_wan2.1_t2v_1.3b.safetensors", "text-to-video", "in_dim 16", "Casper file"]),

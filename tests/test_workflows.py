@@ -30,7 +30,7 @@ NAMES = [n for n in ALL_NAMES if n not in (TOY_DEMO, *OFFLINE_ONLY)]  # the pack
 WORKFLOWS = [p for p in ALL_WORKFLOWS if p.stem in NAMES]
 API_DIR = PACK_DIR / "tests" / "workflows_api"
 FILE_INPUTS = {"unet_name", "clip_name", "vae_name", "effect_expert", "quality_expert", "embeds_name", "file",
-               "ckpt_name", "image"}
+               "ckpt_name", "image", "lora_name"}
 CONTROL_VALUES = {"fixed", "increment", "decrement", "randomize"}
 FRAMES, HEIGHT, WIDTH = 9, 384, 640  # the short cut of animator-draw
 TINY_SETTINGS = {"OmnimatteConditioning": {"width": 112, "height": 64},
@@ -41,6 +41,8 @@ LAYER_FILES = {  # what Save Omnimatte Layers writes for each workflow: layer â†
     "remove_object": {"background": (1, ".mp4")},
     "replace_background": {"composite": (1, ".mp4")},
     "clean_plate_matte": {"rgba": (FRAMES, ".png"), "alpha": (FRAMES, ".png"), "background": (1, ".mp4")},
+    "remove_object_14b": {"background": (1, ".mp4")},
+    "clean_plate_matte_14b": {"rgba": (FRAMES, ".png"), "alpha": (FRAMES, ".png"), "background": (1, ".mp4")},
     # all objects together, then each of the two objects
     "decompose_objects": {"rgba": (3 * FRAMES, ".png"), "alpha": (3 * FRAMES, ".png"), "background": (3, ".mp4")},
 }
@@ -55,8 +57,8 @@ def _definitions(ui: dict) -> dict:
 
 
 def test_the_workflows_exist():
-    assert NAMES == ["clean_plate_matte", "decompose_layers", "decompose_objects", "remove_object",
-                     "replace_background"]
+    assert NAMES == ["clean_plate_matte", "clean_plate_matte_14b", "decompose_layers", "decompose_objects",
+                     "remove_object", "remove_object_14b", "replace_background"]
     assert ALL_NAMES == sorted(NAMES + [TOY_DEMO, *OFFLINE_ONLY])
     assert sorted(p.stem for p in API_DIR.glob("*.json")) == ALL_NAMES
 
@@ -186,9 +188,16 @@ def test_defaults_models_and_api_copy_in_step(pack, path):
     assert (by_type["OmnimatteConditioning"][0]["width"], by_type["OmnimatteConditioning"][0]["height"]) == (832, 480)
     assert by_type["CLIPLoader"][0]["type"] == "wan" and by_type["CLIPVisionEncode"][0]["crop"] == "none"
     experts = by_type["LoadOmnimatteExperts"][0]
-    no_experts = path.stem == "clean_plate_matte"  # the training-free path: the remover alone, then the plate matte
+    casper_14b = path.stem.endswith("_14b")  # Wan2.1-Fun-14B-InP + the Casper LoRA; experts are for one base size
+    no_experts = path.stem.startswith("clean_plate_matte") or casper_14b  # the remover alone
     assert (experts["effect_expert"] == "none") == no_experts and (experts["quality_expert"] == "none") == no_experts
-    assert ("AlphaFromCleanPlate" in by_type) == no_experts
+    assert ("AlphaFromCleanPlate" in by_type) == path.stem.startswith("clean_plate_matte")  # then the plate matte
+    assert ("LoraLoaderModelOnly" in by_type) == casper_14b
+    if casper_14b:
+        (lora,) = [n for n in api.values() if n["class_type"] == "LoraLoaderModelOnly"]
+        (unet,) = [k for k, n in api.items() if n["class_type"] == "UNETLoader"]
+        assert lora["inputs"]["model"] == [unet, 0] and lora["inputs"]["strength_model"] == 1.0
+        assert by_type["UNETLoader"][0]["unet_name"] == "wan2.1_fun_14b_inp.safetensors"
     models = [m for n in ui["nodes"] for m in n.get("properties", {}).get("models", [])]
     assert {m["name"] for m in models} == {"umt5_xxl_fp8_e4m3fn_scaled.safetensors", "clip_vision_h.safetensors",
                                           "wan_2.1_vae.safetensors"}
@@ -236,6 +245,7 @@ def server_inputs(comfy_server, tmp_path_factory):
 def _tiny_prompt(name: str, tiny_files, expert_files, text_embeds_file, clip_vision_file, inputs) -> dict:
     prompt = wf.use_cached_text_embeds(_load(API_DIR / f"{name}.json"), text_embeds_file)
     models = {("UNETLoader", "unet_name"): tiny_files["i2v"].name, ("VAELoader", "vae_name"): tiny_files["vae"].name,
+              ("LoraLoaderModelOnly", "lora_name"): tiny_files["lora"].name,
               ("CLIPVisionLoader", "clip_name"): clip_vision_file.name,
               ("LoadOmnimatteExperts", "effect_expert"): expert_files["effect"],
               ("LoadOmnimatteExperts", "quality_expert"): expert_files["quality"]}
