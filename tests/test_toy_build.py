@@ -8,7 +8,7 @@ import time
 
 from training import toy_vae
 from training.loop import TimeBudget
-from training.toy_world import with_fixed_steps
+from training.toy_world import vae_ancestry, with_fixed_steps
 
 
 def test_time_budget_fits_steps_after_the_probe(monkeypatch):
@@ -53,3 +53,16 @@ def test_pick_best_prefers_goals_met_then_margin(tmp_path):
     unfinished.mkdir()
     assert toy_vae.ceiling_score(json.loads((sharp / "metrics.json").read_text())["ceiling"])[0] == 2
     assert toy_vae.pick_best([blurred, sharp, unfinished]) == sharp  # 2 goals each; the sharp matte's margin wins
+
+
+def test_an_adopted_vae_names_the_runs_it_was_fine_tuned_from(tmp_path):
+    first, second, third = (tmp_path / n for n in ("r8", "f8a", "f8c"))
+    for run, words in ((first, "--init random"), (second, f"--init-from {first}/toy_wan_vae.safetensors"),
+                       (third, f"--init-from {second}/toy_wan_vae.safetensors")):
+        run.mkdir()
+        (run / "command.txt").write_text(f"python -m training.toy_vae --output {run} {words}\n")
+    chain = vae_ancestry(third)
+    assert [c.split("--output ")[1].split()[0] for c in chain] == [str(first), str(second)]
+    assert vae_ancestry(first) == []
+    (first / "command.txt").unlink()
+    assert vae_ancestry(third)[0] == f"(unrecorded run that wrote {first})"

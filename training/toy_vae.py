@@ -391,6 +391,8 @@ def main(argv: list[str] | None = None) -> Path | None:
     args = common.start_cli(parser(), argv)
     args.output.mkdir(parents=True, exist_ok=True)
     words = [w for w in (sys.argv[1:] if argv is None else argv) if w != "--resume"]
+    if "--crop-frames" not in words:  # the default has changed before: name it, so the command repeats the run
+        words += ["--crop-frames", str(args.crop_frames)]
     (args.output / "command.txt").write_text(shlex.join(["python", "-m", "training.toy_vae", *words]) + "\n")
     return VaeTrainer(args).run()
 

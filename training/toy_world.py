@@ -141,6 +141,7 @@ class Build:
         record["command"] = with_fixed_steps((chosen / "command.txt").read_text().strip(), steps)
         record["seconds"] = round(sum(json.loads(line)["seconds"] for line in (chosen / "loss.jsonl").open()), 1)
         record["chosen_from"] = [str(p) for p in self.args.vae_from]
+        record["started_from"] = vae_ancestry(chosen)
         self.save_state()
         log.info("adopted the VAE run %s", chosen)
 
@@ -334,6 +335,22 @@ def write_demo_clip(index: int, path: Path) -> None:
 
     clip = held_out_stream().clip(index)
     save_toy_clip(as_toy_clip(clip, DEMO_FPS, {**clip.meta, "held_out_index": index}), path)
+
+
+def vae_ancestry(run: Path) -> list[str]:
+    """The commands of the runs a VAE run was fine-tuned from (``--init-from``), oldest first, so the
+    manifest repeats the whole chain; [] for a run trained from its own start."""
+    chain: list[str] = []
+    words = shlex.split((run / "command.txt").read_text()) if (run / "command.txt").is_file() else []
+    while "--init-from" in words:
+        parent = Path(words[words.index("--init-from") + 1]).parent
+        if not (parent / "command.txt").is_file():
+            chain.insert(0, f"(unrecorded run that wrote {parent})")
+            break
+        command = (parent / "command.txt").read_text().strip()
+        chain.insert(0, command)
+        words = shlex.split(command)
+    return chain
 
 
 def with_fixed_steps(command: str, steps: int) -> str:
