@@ -42,7 +42,7 @@ def _condition(tiny_vae, video, obj, keep, dilation: int):
 def conditioned(pack, tiny_vae):
     video = torch.rand(FRAMES, H, W, 3, generator=torch.Generator().manual_seed(3))
     obj, keep = _masks()
-    positive, _, latent, trimask = _condition(tiny_vae, video, obj, keep, CASPER_RADIUS)
+    positive, _, _, trimask = _condition(tiny_vae, video, obj, keep, CASPER_RADIUS)
     return {"video": video, "obj": obj, "keep": keep, "values": positive[0][1], "trimask": trimask}
 
 

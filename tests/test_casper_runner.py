@@ -66,7 +66,7 @@ def test_loras_are_chained_after_the_unet_and_the_graph_validates(runner, model_
     assert loras[0][1]["inputs"]["model"] == [unet, 0] and loras[1][1]["inputs"]["model"] == [loras[0][0], 0]
     users = [n for n in prompt.values() if [unet, 0] in n["inputs"].values()]
     assert users == [loras[0][1]], "every other MODEL input must take the last LoRA's output"
-    valid, error, _, node_errors = runner.validate(prompt)
+    *_, node_errors = runner.validate(prompt)
     assert not node_errors.get(loras[0][0]) and not node_errors.get(loras[1][0]), node_errors
     assert model_check.check_model_files(prompt)[-1].startswith("runner_casper_14b_lora.safetensors: LoRA, 20 modules")
 

@@ -72,7 +72,7 @@ def pad_time(video: torch.Tensor, length: int) -> torch.Tensor:
 
 def mask_channels(trimask_frames: torch.Tensor, latent_hw: tuple[int, int]) -> torch.Tensor:
     """[4k+1, H, W] → the model's 4 mask channels [1, 4, k+1, h, w] (1 − mask, trilinear to the latent grid)."""
-    frames, h, w = trimask_frames.shape
+    _, h, w = trimask_frames.shape
     packed = torch.cat([trimask_frames[:1].repeat(4, 1, 1), trimask_frames[1:]])  # [4(k+1), H, W]
     packed = packed.view(1, packed.shape[0] // 4, 4, h, w).transpose(1, 2)  # [1, 4, k+1, H, W]
     inverted = 1.0 - packed
