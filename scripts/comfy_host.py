@@ -17,18 +17,23 @@ THREADS = int(os.environ.get("OMNIMATTE_TEST_THREADS", "1"))
 NO_HOST_MESSAGE = (
     "EasyOmnimatte: no ComfyUI found. Point COMFYUI_PATH at a ComfyUI checkout "
     "(the folder holding main.py), e.g. `export COMFYUI_PATH=/path/to/ComfyUI`, or install "
-    "this pack into ComfyUI/custom_nodes/, or put a checkout at ~/ComfyUI.")
+    "this pack into ComfyUI/custom_nodes/, or put a checkout at ~/ComfyUI (scripts/test.sh and "
+    "scripts/run.sh clone a pinned one themselves when none is found).")
+
+
+PINNED_COPY = Path(os.environ.get("OMNIMATTE_COMFYUI_CACHE", Path.home() / ".cache" / "easy-omnimatte" / "comfyui")) \
+    / os.environ.get("OMNIMATTE_COMFYUI_TAG", "v0.33.0")  # where scripts/env.sh clones one on a fresh machine
 
 
 def find_comfyui() -> Path | None:
-    """$COMFYUI_PATH, else the ComfyUI this pack sits in, else ~/ComfyUI."""
+    """$COMFYUI_PATH, else the ComfyUI this pack sits in, else ~/ComfyUI, else the pinned copy."""
     if os.environ.get("COMFYUI_PATH"):
         candidates = [Path(os.environ["COMFYUI_PATH"])]
     else:
         candidates = []
         if PACK_DIR.parent.name == "custom_nodes":
             candidates.append(PACK_DIR.parent.parent)
-        candidates.append(Path.home() / "ComfyUI")
+        candidates += [Path.home() / "ComfyUI", PINNED_COPY]
     for candidate in candidates:
         if (candidate / "main.py").is_file() and (candidate / "comfy").is_dir():
             return candidate.resolve()

@@ -2,7 +2,8 @@
 # Shared setup for the README's two commands (sourced, not run).
 #
 # 1. Finds the ComfyUI host: $COMFYUI_PATH, else the ComfyUI this pack sits in
-#    (ComfyUI/custom_nodes/<pack>), else ~/ComfyUI.
+#    (ComfyUI/custom_nodes/<pack>), else ~/ComfyUI, else the pinned copy in the cache; with none,
+#    it shallow-clones the pinned tag ($OMNIMATTE_COMFYUI_TAG from $OMNIMATTE_COMFYUI_GIT) there.
 # 2. Creates or reuses a virtual environment outside the checkout, keyed by a hash of
 #    every requirements file involved, so a clean clone does not reinstall ~6 GB.
 #    It installs the matching torch trio, the host's requirements.txt and ours.
@@ -12,6 +13,13 @@ set -euo pipefail
 OMNIMATTE_PACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TORCH_TRIO="torch==2.11.0 torchvision==0.26.0 torchaudio==2.11.0"
 
+# The ComfyUI a fresh machine gets when none is found: a shallow clone of this tag into the cache.
+OMNIMATTE_COMFYUI_TAG="${OMNIMATTE_COMFYUI_TAG:-v0.33.0}"
+OMNIMATTE_COMFYUI_GIT="${OMNIMATTE_COMFYUI_GIT:-https://github.com/comfyanonymous/ComfyUI.git}"
+OMNIMATTE_COMFYUI_CACHE="${OMNIMATTE_COMFYUI_CACHE:-$HOME/.cache/easy-omnimatte/comfyui}"
+
+_omnimatte_is_host() { [ -f "$1/main.py" ] && [ -d "$1/comfy" ]; }
+
 omnimatte_find_host() {
   local candidates=()
   if [ -n "${COMFYUI_PATH:-}" ]; then
@@ -20,25 +28,49 @@ omnimatte_find_host() {
     local parent
     parent=$(dirname "$OMNIMATTE_PACK_DIR")
     [ "$(basename "$parent")" = "custom_nodes" ] && candidates+=("$(dirname "$parent")")
-    candidates+=("$HOME/ComfyUI")
+    candidates+=("$HOME/ComfyUI" "$OMNIMATTE_COMFYUI_CACHE/$OMNIMATTE_COMFYUI_TAG")
   fi
   local c
   for c in "${candidates[@]}"; do
-    if [ -f "$c/main.py" ] && [ -d "$c/comfy" ]; then
+    if _omnimatte_is_host "$c"; then
       COMFYUI_PATH=$(cd "$c" && pwd)
       export COMFYUI_PATH
       return 0
     fi
   done
+  if [ -z "${COMFYUI_PATH:-}" ] && [ "${OMNIMATTE_NO_COMFYUI_SETUP:-0}" != 1 ] && omnimatte_fetch_host; then
+    return 0
+  fi
   cat >&2 <<MSG
 EasyOmnimatte: no ComfyUI found.
   Looked at: ${candidates[*]}
   Fix: point COMFYUI_PATH at a ComfyUI checkout (the folder holding main.py), e.g.
       export COMFYUI_PATH=/path/to/ComfyUI
-  or install this pack into ComfyUI/custom_nodes/, or put a ComfyUI checkout at ~/ComfyUI.
-  (A source tree can be had with: git clone https://github.com/comfyanonymous/ComfyUI ~/ComfyUI)
+  or install this pack into ComfyUI/custom_nodes/, or put a ComfyUI checkout at ~/ComfyUI:
+      git clone --depth 1 --branch $OMNIMATTE_COMFYUI_TAG $OMNIMATTE_COMFYUI_GIT ~/ComfyUI
+  (Without COMFYUI_PATH these scripts clone it themselves into $OMNIMATTE_COMFYUI_CACHE; set
+  OMNIMATTE_COMFYUI_GIT to a reachable mirror where that URL is not.)
 MSG
   return 1
+}
+
+omnimatte_fetch_host() {
+  # A fresh machine: shallow-clone the pinned tag into the cache, whole or not at all.
+  local dest="$OMNIMATTE_COMFYUI_CACHE/$OMNIMATTE_COMFYUI_TAG"
+  echo "EasyOmnimatte: no ComfyUI found; setting up ComfyUI $OMNIMATTE_COMFYUI_TAG from" \
+       "$OMNIMATTE_COMFYUI_GIT in $dest (first run only)" >&2
+  mkdir -p "$OMNIMATTE_COMFYUI_CACHE"
+  rm -rf "$dest.partial"
+  if ! git clone --quiet --depth 1 --branch "$OMNIMATTE_COMFYUI_TAG" "$OMNIMATTE_COMFYUI_GIT" "$dest.partial" \
+       || ! _omnimatte_is_host "$dest.partial"; then
+    rm -rf "$dest.partial"
+    echo "EasyOmnimatte: could not fetch ComfyUI $OMNIMATTE_COMFYUI_TAG from $OMNIMATTE_COMFYUI_GIT" >&2
+    return 1
+  fi
+  mv "$dest.partial" "$dest"
+  COMFYUI_PATH="$dest"
+  export COMFYUI_PATH
+  echo "EasyOmnimatte: ComfyUI $OMNIMATTE_COMFYUI_TAG is at $COMFYUI_PATH (set COMFYUI_PATH to use another)" >&2
 }
 
 _omnimatte_pip() {
