@@ -249,6 +249,8 @@ class Build:
                               "command": record.get("command"), "wall_seconds": record.get("seconds"),
                               "device": self.state.get("device"),
                               "metrics": stage_metrics(self.work, stage)}
+            if stage == "vae" and vae_ancestry(self.work / "vae"):  # fine-tuned: the runs before it, oldest first
+                entries[stage]["started_from"] = vae_ancestry(self.work / "vae")
         scores = self.work / "analyze" / "block_scores.json"
         if scores.is_file():
             shutil.copyfile(scores, dest / "block_scores.json")
