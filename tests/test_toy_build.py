@@ -66,3 +66,27 @@ def test_an_adopted_vae_names_the_runs_it_was_fine_tuned_from(tmp_path):
     assert vae_ancestry(first) == []
     (first / "command.txt").unlink()
     assert vae_ancestry(third)[0] == f"(unrecorded run that wrote {first})"
+
+
+def test_curves_plot_every_stage_of_a_build(tmp_path):
+    """training.curves: one panel per stage with at least two validations (the fine-tuned VAE's steps end to end)."""
+    from PIL import Image
+
+    from training.curves import plot_curves, vae_panel
+
+    def write(path, records):
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+    write(tmp_path / "r8", [{"step": 0, "psnr": 9.0, "psnr_alpha": 6.0}, {"step": 500, "psnr": 18.0, "psnr_alpha": 28.0}])
+    write(tmp_path / "f8a", [{"step": 0, "psnr": 18.0, "psnr_alpha": 28.0}, {"step": 300, "psnr": 26.0, "psnr_alpha": 31.0}])
+    write(tmp_path / "build" / "remover", [{"step": s, "psnr_removed_region": 18 + s / 500, "psnr_outside": 22.0}
+                                           for s in (500, 1000)])
+    for role in ("effect", "quality"):
+        write(tmp_path / "build" / role, [{"step": s, "flow_loss": 1 / s, "object_mse": 0.1, "shadow_mse": 0.2}
+                                          for s in (500, 1000)])
+    _, xs, series, _ = vae_panel([tmp_path / "r8", tmp_path / "f8a"])
+    assert xs == [0.0, 500.0, 800.0] and series["video PSNR"] == [9.0, 18.0, 26.0]
+    out = plot_curves(tmp_path / "build", [tmp_path / "r8", tmp_path / "f8a"], tmp_path / "curves.png")
+    with Image.open(out) as sheet:
+        assert sheet.height == 5 * 400  # VAE, remover and three expert panels
