@@ -40,34 +40,53 @@ PRESETS = {
 SAMPLER_STAGES = ("sampler", "stock")
 
 
-def write_models(cfg: dict, folder: Path) -> dict[str, str]:
-    """Seeded random model files in ComfyUI model folders under ``folder``; → loader input values."""
-    import folder_paths
-    from safetensors.torch import save_file
+MODEL_NAMES = {"unet": "bench_wan.safetensors", "vae": "bench_vae.safetensors", "effect": "bench_effect.safetensors",
+               "quality": "bench_quality.safetensors", "text": "bench_text.safetensors"}
 
-    from omnimatte_core import expert_file, experts, text_embeds
+
+def register_models(cfg: dict, folder: Path) -> dict[str, str]:
+    """Point ComfyUI's model folders at ``folder`` (written by :func:`write_models`, maybe in another
+    process); → loader input values. An I2V preset's random CLIP-H file is made once and cached."""
+    import folder_paths
+
     from scripts import random_models as rm
 
     for kind in ("diffusion_models", "vae", "omnimatte", "omnimatte_text_embeds"):
         (folder / kind).mkdir(parents=True, exist_ok=True)
         folder_paths.add_model_folder_path(kind, str(folder / kind), is_default=True)
-    spec = rm.TinyWanSpec(i2v=cfg["i2v"], dim=cfg["dim"], ffn_dim=cfg["ffn_dim"], num_layers=cfg["blocks"])
-    rm.write_wan(folder / "diffusion_models" / "bench_wan.safetensors", spec, seed=0)
-    save_file(rm.vae_state_dict(seed=1, dim=cfg["vae_dim"]), str(folder / "vae" / "bench_vae.safetensors"))
-    base = experts.BaseSignature(dim=cfg["dim"], num_layers=cfg["blocks"], in_dim=spec.in_dim)
-    blocks = list(range(cfg["blocks"] - cfg["effect_blocks"], cfg["blocks"]))
-    expert_file.save_expert(experts.zero_lora_expert("effect", base, 128, blocks, seed=2, init_std=0.01),
-                            folder / "omnimatte" / "bench_effect.safetensors")
-    expert_file.save_expert(experts.zero_lora_expert("quality", base, 64, seed=3, init_std=0.01),
-                            folder / "omnimatte" / "bench_quality.safetensors")
-    text_embeds.save_conditioning(rm.text_conditioning(4, tokens=512),
-                                  folder / "omnimatte_text_embeds" / "bench_text.safetensors")
-    names = {"unet": "bench_wan.safetensors", "vae": "bench_vae.safetensors", "effect": "bench_effect.safetensors",
-             "quality": "bench_quality.safetensors", "text": "bench_text.safetensors"}
+    names = dict(MODEL_NAMES)
     if cfg["i2v"]:
         vision = rm.clip_vision_h_file(seed=0)
         folder_paths.add_model_folder_path("clip_vision", str(vision.parent), is_default=True)
         names["clip_vision"] = vision.name
+    return names
+
+
+def model_files(names: dict[str, str], folder: Path) -> dict[str, Path]:
+    """The written files by role (what ``training.train`` takes as paths)."""
+    kinds = {"unet": "diffusion_models", "vae": "vae", "effect": "omnimatte", "quality": "omnimatte",
+             "text": "omnimatte_text_embeds"}
+    return {role: folder / kind / names[role] for role, kind in kinds.items()}
+
+
+def write_models(cfg: dict, folder: Path) -> dict[str, str]:
+    """Seeded random model files in ComfyUI model folders under ``folder``; → loader input values."""
+    from safetensors.torch import save_file
+
+    from omnimatte_core import expert_file, experts, text_embeds
+    from scripts import random_models as rm
+
+    names = register_models(cfg, folder)
+    files = model_files(names, folder)
+    spec = rm.TinyWanSpec(i2v=cfg["i2v"], dim=cfg["dim"], ffn_dim=cfg["ffn_dim"], num_layers=cfg["blocks"])
+    rm.write_wan(files["unet"], spec, seed=0)
+    save_file(rm.vae_state_dict(seed=1, dim=cfg["vae_dim"]), str(files["vae"]))
+    base = experts.BaseSignature(dim=cfg["dim"], num_layers=cfg["blocks"], in_dim=spec.in_dim)
+    blocks = list(range(cfg["blocks"] - cfg["effect_blocks"], cfg["blocks"]))
+    expert_file.save_expert(experts.zero_lora_expert("effect", base, 128, blocks, seed=2, init_std=0.01),
+                            files["effect"])
+    expert_file.save_expert(experts.zero_lora_expert("quality", base, 64, seed=3, init_std=0.01), files["quality"])
+    text_embeds.save_conditioning(rm.text_conditioning(4, tokens=512), files["text"])
     return names
 
 
