@@ -47,7 +47,8 @@ class OmnimatteConditioning(io.ComfyNode):
                                        "Raise it (e.g. 0.94) for compressed mask videos with grey edges."),
                 io.Int.Input("dilation", default=-1, min=-1, max=256,
                              tooltip="Pixels the object mask is grown by at the working size. -1 = auto: "
-                                     "Casper's 11 px at 832×480, scaled with the resolution."),
+                                     "11 px each way at 832×480, scaled with the resolution. Gen-Omnimatte "
+                                     "dilates with an 11×11 square (5 px each way): set 5 for their masks."),
                 io.ClipVisionOutput.Input("clip_vision_output", optional=True,
                                           tooltip="CLIPVisionEncode (clip_vision_h, crop none) of frame 0. Required "
                                                   "by Casper (an image-to-video-type Wan)."),
