@@ -11,6 +11,7 @@ refused or failed. A clip whose layer folders are all in OUT is skipped on the n
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -30,7 +31,7 @@ def run_clip(args: argparse.Namespace, clip: Clip, runner: GraphRunner) -> None:
 
     batch_clips.clear_leftovers(args, clip)
     moved = batch_clips.set_aside(args, clip)
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), time.process_time()
     succeeded = False
     try:
         run_on_files(batch_clips.clip_args(args, clip), runner)
@@ -44,6 +45,7 @@ def run_clip(args: argparse.Namespace, clip: Clip, runner: GraphRunner) -> None:
         clip.status, clip.reason = "failed", f"{type(err).__name__}: {first_line(err)}"
     finally:
         clip.seconds = round(time.monotonic() - started, 2)
+        clip.cpu_seconds = round(time.process_time() - cpu_started, 2)
         batch_clips.finish_aside(moved, succeeded)
 
 
@@ -87,18 +89,18 @@ def main(args: argparse.Namespace, comfy_path: Path, log_path: Path) -> int:
             batch_ray.run(args, clips, comfy_path)
         elif loaded:
             run_local(args, clips, comfy_path)
-    except KeyboardInterrupt:
-        interrupted = True
+    except (KeyboardInterrupt, RunError) as err:  # Ctrl-C, or a cluster that cannot be reached
+        interrupted = isinstance(err, KeyboardInterrupt)
+        if not interrupted:
+            log.error("%s", err)
         for clip in clips:
             if clip.status == "to run":
-                clip.status, clip.reason = "not run", "the batch was interrupted"
+                clip.status, clip.reason = "not run", "the batch was interrupted" if interrupted else first_line(err)
     folders = {c.name: [p.name for p in batch_clips.layer_folders(args, c)] for c in clips
                if c.status in ("ran", "already done")}
     data = batch_report.report(args, clips, folders, time.monotonic() - started, loaded)
     path = batch_report.write(args.out, data)
     if args.json:
-        import json
-
         print(json.dumps(data))
     else:
         print(batch_report.final_table(clips))

@@ -35,16 +35,17 @@ class Clip:
     video: Path | None = None
     masks: list[Path] = field(default_factory=list)
     keep_mask: Path | None = None
-    status: str = "to run"  # to run → ran / failed; or already done, refused
+    status: str = "to run"  # to run → ran / failed / not run (stopped); or already done, refused
     reason: str = ""
     frames: int = 0
     size: tuple[int, int] | None = None  # source (width, height)
     seconds: float | None = None
+    cpu_seconds: float | None = None  # this process's CPU time during the clip (all its threads)
     warnings: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
-        return self.status in ("refused", "failed")
+        return self.status in ("refused", "failed", "not run")
 
 
 def discover(batch_dir: Path) -> list[Clip]:
@@ -66,16 +67,16 @@ def discover(batch_dir: Path) -> list[Clip]:
 
 def _clip_from_files(folder: Path, videos: list[Path]) -> Clip:
     clip = Clip(folder.name, folder)
-    keep = [p for p in videos if p.name.lower().startswith("keep_mask")]
-    clip.masks = [p for p in videos if p.name.lower().startswith("mask")]
+    keep = [p for p in videos if _named(p, "keep_mask")]
+    clip.masks = [p for p in videos if _named(p, "mask")]
     footage = [p for p in videos if p not in keep and p not in clip.masks]
     named = [p for p in footage if p.stem == "input_video"]
     clip.video = named[0] if named else footage[0] if len(footage) == 1 else None
     clip.keep_mask = keep[0] if len(keep) == 1 else None
     stems = [m.stem for m in clip.masks]
     if clip.video is None:
-        clip.reason = (f"no input video ({', '.join(p.name for p in footage)}): name the clip input_video.mp4"
-                       if footage else "no input video: add input_video.mp4")
+        clip.reason = (f"{len(footage)} videos ({', '.join(p.name for p in footage)}): name the clip "
+                       "input_video.mp4" if footage else "no input video: add input_video.mp4")
     elif not clip.masks:
         clip.reason = "no mask: add mask_00.mp4 (white = the object), one mask_NN.mp4 per object"
     elif len(keep) > 1:
@@ -85,6 +86,12 @@ def _clip_from_files(folder: Path, videos: list[Path]) -> Clip:
     if clip.reason:
         clip.status = "refused"
     return clip
+
+
+def _named(path: Path, kind: str) -> bool:
+    """``mask.mp4``, ``mask_00.mp4`` … (not ``masked_dance.mp4``)."""
+    stem = path.stem.lower()
+    return stem == kind or stem.startswith(kind + "_")
 
 
 def clip_args(args: argparse.Namespace, clip: Clip) -> argparse.Namespace:

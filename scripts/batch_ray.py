@@ -22,6 +22,7 @@ from scripts.graph_run import GraphRunner, RunError
 
 log = logging.getLogger("omnimatte.batch")
 ATTEMPTS = 2  # a clip whose worker dies this many times is reported failed (it may be what kills them)
+STARTS = 3  # a local cluster gets 30 s to start (Ray's fixed limit); on a loaded machine it may need another go
 NO_RAY = ("--ray needs Ray, an optional dependency: install it into the runner's environment with "
           "`\"$OMNIMATTE_PY\" -m pip install \"ray[default]\"` (source scripts/env.sh first), or run without --ray.")
 
@@ -64,15 +65,34 @@ def start(ray, args: argparse.Namespace) -> int:
     environment = {"env_vars": {"PYTHONPATH": str(comfy_host.PACK_DIR), "TQDM_DISABLE": "1"}}
     if args.ray == "local":
         cpus = max(os.cpu_count() or 1, (args.workers or 1) * (args.threads or 1))
-        ray.init(address="local", num_cpus=cpus, include_dashboard=False, runtime_env=environment,
-                 logging_level=logging.WARNING)
+        start_local(ray, num_cpus=cpus, include_dashboard=False, runtime_env=environment,
+                    logging_level=logging.WARNING)
     else:
-        ray.init(address=args.ray, runtime_env=environment, logging_level=logging.WARNING)
+        try:
+            ray.init(address=args.ray, runtime_env=environment, logging_level=logging.WARNING)
+        except (ConnectionError, RuntimeError, ValueError) as err:
+            raise RunError(f"--ray {args.ray}: no Ray cluster answered there ({batch.first_line(err)}). Give the "
+                           "head node's address as `ray status` on it shows (HOST:6379), or --ray alone for a "
+                           "local cluster.") from err
     gpus = int(ray.cluster_resources().get("GPU", 0))
     workers = min(args.workers, gpus) if args.workers and gpus else args.workers or gpus or 1
     log.info("ray: %s cluster, %d GPU(s), %d worker(s)", "a local" if args.ray == "local" else args.ray, gpus,
              workers)
     return workers
+
+
+def start_local(ray, **options) -> None:
+    """A new local cluster, tried ``STARTS`` times: Ray gives its raylet a fixed 30 s to register."""
+    for attempt in range(1, STARTS + 1):
+        try:
+            ray.init(address="local", **options)
+            return
+        except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception for a start-up time-out
+            ray.shutdown()
+            if attempt == STARTS:
+                raise RunError(f"--ray: the local Ray cluster did not start in {STARTS} tries ({batch.first_line(err)})"
+                               ". The machine may be overloaded: try again later, or run without --ray.") from err
+            log.warning("ray: the local cluster did not start (%s); trying again", batch.first_line(err))
 
 
 def run(args: argparse.Namespace, clips: list[Clip], comfy_path: Path) -> None:
@@ -103,6 +123,8 @@ class Scheduler:
             while queue and self.idle:
                 clip, worker = queue.pop(0), self.idle.pop(0)
                 self.attempts[clip.name] = self.attempts.get(clip.name, 0) + 1
+                log.info("clip %s (%d frames): handed to a worker, attempt %d", clip.name, clip.frames,
+                         self.attempts[clip.name])
                 self.running[worker.run.remote(clip)] = (worker, clip)
             (ready,), _ = self.ray.wait(list(self.running), num_returns=1)
             worker, clip = self.running.pop(ready)
@@ -123,6 +145,7 @@ class Scheduler:
                 return False
             clip.status, clip.reason = "failed", f"its worker died {ATTEMPTS} times ({batch.first_line(err)})"
             return True
-        clip.status, clip.reason, clip.seconds = done.status, done.reason, done.seconds
+        for name in ("status", "reason", "seconds", "cpu_seconds"):  # what the worker's copy learned
+            setattr(clip, name, getattr(done, name))
         self.idle.append(worker)
         return True

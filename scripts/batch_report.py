@@ -56,7 +56,8 @@ def report(args: argparse.Namespace, clips: list[Clip], folders: dict[str, list[
         "failed": sum(c.failed for c in clips),
         "clips": [{"clip": c.name, "status": c.status, "reason": c.reason, "objects": len(c.masks),
                    "frames": c.frames or None, "width": c.size[0] if c.size else None,
-                   "height": c.size[1] if c.size else None, "seconds": c.seconds, "warnings": c.warnings,
+                   "height": c.size[1] if c.size else None, "seconds": c.seconds,
+                   "cpu_seconds": c.cpu_seconds, "warnings": c.warnings,
                    "folders": folders.get(c.name, [])} for c in clips],
     }
 

@@ -195,3 +195,24 @@ def test_a_live_workers_staging_folder_is_not_called_a_leftover(tmp_path):
     finally:
         live.kill()
         live.wait()
+
+
+def test_clip_folders_are_read_in_the_example_layout(tmp_path):
+    """Which file is the video, which are masks (front first) and which is kept; what makes a folder refused."""
+    from scripts.batch_clips import discover
+
+    layout = {"a": ["input_video.mp4", "mask_01.mp4", "mask_00.mp4", "keep_mask.mp4", "prompt.json"],
+              "b": ["masked_dance.mov", "mask.mp4"], "c": ["one.mp4", "two.mp4", "mask_00.mp4"],
+              "d": ["input_video.mp4", "mask_00.mp4", "keep_mask_1.mp4", "keep_mask_2.mp4"], "e": ["notes.txt"]}
+    for folder, names in layout.items():
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / name).write_bytes(b"")
+    clips = {c.name: c for c in discover(tmp_path)}
+    assert sorted(clips) == ["a", "b", "c", "d"]  # e holds no video: not a clip
+    assert [m.name for m in clips["a"].masks] == ["mask_00.mp4", "mask_01.mp4"]
+    assert (clips["a"].video.name, clips["a"].keep_mask.name, clips["a"].status) == ("input_video.mp4",
+                                                                                     "keep_mask.mp4", "to run")
+    assert (clips["b"].video.name, [m.name for m in clips["b"].masks]) == ("masked_dance.mov", ["mask.mp4"])
+    assert clips["c"].status == "refused" and clips["c"].reason.startswith("2 videos (one.mp4, two.mp4)")
+    assert clips["d"].status == "refused" and "merge them into one keep_mask.mp4" in clips["d"].reason

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,6 +65,8 @@ def test_ray_workers_survive_a_killed_worker_and_match_a_single_process_batch(tm
     report = json.loads((out / "batch_report.json").read_text())
     assert {c["clip"]: c["status"] for c in report["clips"]} == dict.fromkeys(CLIPS, "ran")
     assert "its worker died" in stderr, stderr[-4000:]
+    handed = re.findall(r"clip (\w+) \(\d+ frames\): handed to a worker", (out / "omnimatte-run.log").read_text())
+    assert handed[:2] == ["draw_long", "beach"] and len(handed) == 4  # longest first; the killed clip twice
     assert not [p.name for p in out.iterdir() if p.name.startswith(".") and p.is_dir()]  # the dead one's removed
     assert f".partial-{killed}" not in " ".join(p.name for p in out.iterdir())
     for name in CLIPS:
@@ -80,7 +83,8 @@ def kill_a_worker_mid_clip(out: Path, process: subprocess.Popen, timeout_s: floa
                 os.kill(pid, signal.SIGKILL)
                 return pid
         time.sleep(0.005)
-    raise AssertionError(f"no worker was caught writing a clip (exit {process.poll()})")
+    raise AssertionError(f"no worker was caught writing a clip (exit {process.poll()}):\n"
+                         f"{process.stderr.read()[-3000:] if process.poll() is not None else ''}")
 
 
 def assert_same_layers(expected: Path, got: Path) -> None:
