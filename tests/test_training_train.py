@@ -63,6 +63,7 @@ def test_training_lowers_held_out_loss_and_keeps_base_frozen(trained):
     assert trained["frozen"], "the base Wan weights changed"
     lines = [json.loads(x) for x in (trained["out"] / "loss.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines] == list(range(1, 31))
+    assert all(x["peak_rss_mb"] > 0 for x in lines), "loss.jsonl records the process's peak memory"
     validation = [json.loads(x) for x in (trained["out"] / "validation.jsonl").read_text().splitlines()]
     assert [v["step"] for v in validation] == [15, 30]
     for v in validation:

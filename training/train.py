@@ -238,7 +238,8 @@ class Trainer:
             if info.is_main:
                 with losses_log.open("a") as f:
                     f.write(json.dumps({"step": step, "loss": loss_value,
-                                        "seconds": round(time.perf_counter() - started, 4)}) + "\n")
+                                        "seconds": round(time.perf_counter() - started, 4),
+                                        **peak_memory(self.device)}) + "\n")
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}")
             if step % a.checkpoint_every == 0 or step == stop:
@@ -323,6 +324,16 @@ class _LossModule(torch.nn.Module):
         from .objective import alpha_flow_loss
 
         return alpha_flow_loss(self.trainable, batch, options)
+
+
+def peak_memory(device: torch.device) -> dict[str, int]:
+    """This process's peaks so far, for loss.jsonl: resident memory, and CUDA memory allocated on a GPU."""
+    import resource
+
+    peaks = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    if device.type == "cuda":
+        peaks["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+    return peaks
 
 
 def _progress(enabled: bool, initial: int, total: int):
