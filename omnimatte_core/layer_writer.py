@@ -87,7 +87,7 @@ def unique_folders(folder: Path, suffixes: list[str]) -> list[Path]:
 
 
 def remove_files(files: dict[str, list[Path]]) -> None:
-    """Undo a pass of :func:`write_layers`: its own failure, or a later pass of the same run failing."""
+    """Undo a pass of :func:`write_layers` that failed (a node's run also discards its staging folders)."""
     for paths in files.values():
         for path in paths:
             path.unlink(missing_ok=True)

@@ -141,7 +141,6 @@ class Build:
         record["command"] = with_fixed_steps((chosen / "command.txt").read_text().strip(), steps)
         record["seconds"] = round(sum(json.loads(line)["seconds"] for line in (chosen / "loss.jsonl").open()), 1)
         record["chosen_from"] = [str(p) for p in self.args.vae_from]
-        record["started_from"] = vae_ancestry(chosen)
         self.save_state()
         log.info("adopted the VAE run %s", chosen)
 
@@ -249,8 +248,9 @@ class Build:
                               "command": record.get("command"), "wall_seconds": record.get("seconds"),
                               "device": self.state.get("device"),
                               "metrics": stage_metrics(self.work, stage)}
-            if stage == "vae" and vae_ancestry(self.work / "vae"):  # fine-tuned: the runs before it, oldest first
-                entries[stage]["started_from"] = vae_ancestry(self.work / "vae")
+            ancestry = vae_ancestry(self.work / "vae") if stage == "vae" else []
+            if ancestry:  # fine-tuned: the runs before it, oldest first
+                entries[stage]["started_from"] = ancestry
         scores = self.work / "analyze" / "block_scores.json"
         if scores.is_file():
             shutil.copyfile(scores, dest / "block_scores.json")
