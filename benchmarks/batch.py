@@ -30,8 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.clips import cut_clip, shared_clips
-from scripts.comfy_host import PACK_DIR
+from omnimatte_eval.clips import cut_clip, shared_clips
+from omnimatte_host.comfy_host import PACK_DIR
 
 RUN_SH = PACK_DIR / "scripts" / "run.sh"
 SOURCES = ("animator-draw", "boys-beach")

@@ -75,7 +75,7 @@ def main() -> None:
     args = parse_args()
     import os
 
-    from scripts import comfy_host
+    from omnimatte_host import comfy_host
 
     threads = args.threads or os.cpu_count()
     comfy_path = comfy_host.import_comfy(threads=threads)
@@ -83,10 +83,10 @@ def main() -> None:
 
     import comfy.model_management as mm
     import comfy.sd
-    from harness.dense_reference import dense_forward
+    from benchmarks.references.dense_forward import dense_forward
     from omnimatte_core import patching
     from omnimatte_core.experts import zero_lora_expert
-    from scripts import random_models as rm
+    from training import random_models as rm
 
     cfg = PRESETS[args.preset]
     dtype = getattr(torch, cfg["dtype"])

@@ -49,7 +49,7 @@ def register_models(cfg: dict, folder: Path) -> dict[str, str]:
     process); → loader input values. An I2V preset's random CLIP-H file is made once and cached."""
     import folder_paths
 
-    from scripts import random_models as rm
+    from training import random_models as rm
 
     for kind in ("diffusion_models", "vae", "omnimatte", "omnimatte_text_embeds"):
         (folder / kind).mkdir(parents=True, exist_ok=True)
@@ -74,7 +74,7 @@ def write_models(cfg: dict, folder: Path) -> dict[str, str]:
     from safetensors.torch import save_file
 
     from omnimatte_core import expert_file, experts, text_embeds
-    from scripts import random_models as rm
+    from training import random_models as rm
 
     names = register_models(cfg, folder)
     files = model_files(names, folder)
@@ -203,7 +203,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    from scripts import comfy_host
+    from omnimatte_host import comfy_host
 
     comfy_path = comfy_host.import_comfy(threads=args.threads or os.cpu_count())
     comfy_host.load_nodes_with_pack()

@@ -114,7 +114,7 @@ def _rss_mb(field: str) -> float:
 class Setup:
     """The loaded models of one case and the expert files the sampler gets."""
 
-    models: object  # scripts.toy_eval.ToyModels: MODEL (shift 5), VAE, CONDITIONING
+    models: object  # omnimatte_eval.toy_eval.ToyModels: MODEL (shift 5), VAE, CONDITIONING
     effect: str
     quality: str
     vision: object | None  # CLIP_VISION for an I2V-type model
@@ -122,8 +122,8 @@ class Setup:
 
 def load_setup(preset: Preset, folder: Path | None) -> Setup:
     """The toy world's models, or the decompose preset's random files in ``folder``, through the loader nodes."""
-    from scripts import toy_eval
-    from scripts.build_workflows import TOY_FILES
+    from omnimatte_eval import toy_eval
+    from omnimatte_workflows.toy_graph import TOY_FILES
 
     if preset.models is None:
         return Setup(toy_eval.load_toy_models(), TOY_FILES["effect_expert"], TOY_FILES["quality_expert"], None)
@@ -141,7 +141,7 @@ def load_setup(preset: Preset, folder: Path | None) -> Setup:
 
 
 def _call(name: str, node: str, **inputs):
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     return toy_eval.call_node(node, **inputs)
 
@@ -149,7 +149,7 @@ def _call(name: str, node: str, **inputs):
 def decompose_chain(setup: Setup, preset: Preset, video, mask, steps: int, overlap: int, stage=_call):
     """Conditioning → sampler → decode through the nodes; ``stage(name, node, **inputs)`` runs each one.
     → (trimask, plate, matte, layers)."""
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     (experts,) = toy_eval.call_node("LoadOmnimatteExperts", effect_expert=setup.effect, effect_strength=1.0,
                                     quality_expert=setup.quality, quality_strength=1.0)
@@ -176,7 +176,7 @@ def run_case(frames: int, preset: Preset, overlap: int, threads: int | None, fol
     baseline, ``output_mb`` the decoded layers' own size."""
     import torch
 
-    from scripts import comfy_host
+    from omnimatte_host import comfy_host
 
     comfy_host.import_comfy(threads=threads)
     comfy_host.load_nodes_with_pack()
@@ -261,7 +261,8 @@ def cost_rows(preset: str, lengths: list[int], overlap: int, threads: int | None
 
 
 def seam_rows(threads: int | None, plot: bool, marked_overlap: int) -> dict:
-    from scripts import comfy_host, toy_eval
+    from omnimatte_host import comfy_host
+    from omnimatte_eval import toy_eval
     from training.toy_data import long_held_out_clip
 
     comfy_host.import_comfy(threads=threads)
@@ -355,7 +356,7 @@ def main() -> None:
 
 def model_rows(preset: str, lengths: list[int], overlap: int, threads: int | None) -> list[dict]:
     """Write the preset's random models once (benchmarks.decompose's files), then one process per length."""
-    from scripts import comfy_host
+    from omnimatte_host import comfy_host
 
     comfy_host.import_comfy(threads=threads)
     from benchmarks.decompose import PRESETS as MODEL_PRESETS

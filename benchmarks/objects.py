@@ -33,7 +33,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from scripts import comfy_host, toy_eval
+    from omnimatte_host import comfy_host
+    from omnimatte_eval import toy_eval
     from training.toy_data import two_object_scenes
 
     comfy_host.import_comfy(threads=args.threads)

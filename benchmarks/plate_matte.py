@@ -5,7 +5,7 @@
 Prints one JSON object: per size (832×480 and 128×128 by default), ``seconds_per_frame`` of
 ``plate_matte`` as it is (running max / cumulative-sum box filters, median of ``--repeats``) and
 ``reference_seconds_per_frame`` of the former formulation (one (4r+1)² ``max_pool2d`` for the far
-region, ``avg_pool2d`` boxes; ``tests/harness/plate_matte_reference.py``, one run), their ratio, and
+region, ``avg_pool2d`` boxes; ``benchmarks/references/plate_matte_filters.py``, one run), their ratio, and
 ``max_difference`` between the two mattes. Inputs: ``--frames`` frames of a synthetic scene
 (textured noisy plate, object, shadow), node defaults. Target: ≤ 0.5 s per frame at 832×480 on the
 2-core box. No ComfyUI needed. Writes ``benchmarks/results/plate_matte.json``.
@@ -49,7 +49,7 @@ def _timed(fn) -> tuple[float, torch.Tensor]:
 
 
 def measure(width: int, height: int, args: argparse.Namespace) -> dict:
-    from harness.plate_matte_reference import old_filters, scene
+    from benchmarks.references.plate_matte_filters import old_filters, scene
     from omnimatte_core import plate_matte
 
     video, plate, obj = scene(args.frames, height, width)

@@ -56,7 +56,7 @@ class SecondWorldClip:
     meta: dict
 
     def as_toy_clip(self, fps: float = 8.0) -> ToyClip:
-        """In 8-bit, as ``scripts.toy_eval`` and the nodes take any clip."""
+        """In 8-bit, as ``omnimatte_eval.toy_eval`` and the nodes take any clip."""
         q = round_to_8bit
         return ToyClip(q(self.video), self.object_mask.clone(), torch.zeros_like(self.object_mask),
                        q(self.gt_alpha), q(self.object_alpha), q(self.plate), fps, dict(self.meta))
@@ -204,5 +204,5 @@ def generate_clip(index: int, size: int = SIZE, frames: int = FRAMES) -> SecondW
 
 
 def held_out_clips(count: int, first: int = 0) -> list[ToyClip]:
-    """Clips ``first`` … ``first + count − 1`` as ToyClips (8-bit), the type ``scripts.toy_eval`` measures."""
+    """Clips ``first`` … ``first + count − 1`` as ToyClips (8-bit), the type ``omnimatte_eval.toy_eval`` measures."""
     return [generate_clip(i).as_toy_clip() for i in range(first, first + count)]

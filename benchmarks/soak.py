@@ -22,9 +22,9 @@ from pathlib import Path
 
 import psutil
 
-from scripts import comfy_host
-from scripts import workflow_format as wf
-from scripts.comfy_server import ComfyServer
+from omnimatte_host import comfy_host
+from omnimatte_workflows import workflow_format as wf
+from omnimatte_host.comfy_server import ComfyServer
 
 log = logging.getLogger("benchmarks.soak")
 API_DIR = comfy_host.PACK_DIR / "tests" / "workflows_api"
@@ -55,8 +55,8 @@ def workflow_prompt(name: str, input_dir: Path) -> dict:
     prompt = json.loads((API_DIR / f"{name}.json").read_text())
     if name == "toy_world_demo":
         return prompt
-    from scripts.clips import cut_clip, shared_clips
-    from scripts.run_workflow import toy_models
+    from omnimatte_eval.clips import cut_clip, shared_clips
+    from omnimatte_run.prompts import toy_models
 
     clip = shared_clips() / "boys-beach"
     input_dir.mkdir(parents=True, exist_ok=True)

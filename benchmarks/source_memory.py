@@ -3,7 +3,7 @@
     source scripts/env.sh && "$OMNIMATTE_PY" -m benchmarks.source_memory --json
 
 Each case scales a ``../shared/data`` clip and its mask to width×height and loops them
-(forwards, then backwards) to the frame count, then runs ``scripts.run_workflow --toy`` at a small
+(forwards, then backwards) to the frame count, then runs ``omnimatte_run.run_workflow --toy`` at a small
 working size (the embedded toy models, 2 steps): the decomposition is cheap, so what is measured
 is the cost of bringing frames in and layers out at source size. Peak RSS is the child
 process's own (``wait4``). Goals (docs/performance.md): 1280×690×240 ≤ 6 GB, 1920×1080×240 ≤ 8 GB.
@@ -23,8 +23,8 @@ from pathlib import Path
 
 import av
 
-from scripts import comfy_host
-from scripts.clips import shared_clips
+from omnimatte_host import comfy_host
+from omnimatte_eval.clips import shared_clips
 
 log = logging.getLogger("benchmarks.source_memory")
 CACHE = Path.home() / ".cache" / "easy-omnimatte" / "bench-clips"
@@ -67,7 +67,7 @@ def run_case(width: int, height: int, frames: int, threads: int | None) -> dict:
     video = scaled_clip(clip / "input_video.mp4", CACHE / f"{name}.mp4", width, height, frames)
     mask = scaled_clip(clip / "mask_00.mp4", CACHE / f"{name}_mask.mp4", width, height, frames)
     with tempfile.TemporaryDirectory(prefix="omnimatte-bench-") as out:
-        cmd = [sys.executable, "-m", "scripts.run_workflow", "--toy", "--video", str(video), "--mask", str(mask),
+        cmd = [sys.executable, "-m", "omnimatte_run.run_workflow", "--toy", "--video", str(video), "--mask", str(mask),
                "--out", out, "--width", WORKING[0], "--height", WORKING[1], "--steps", "2"]
         if threads:
             cmd += ["--threads", str(threads)]

@@ -15,8 +15,8 @@ never trained on). Each world has:
   ablation); the training-free ``clean_plate_remover`` / ``clean_plate_gt`` (AlphaFromCleanPlate on
   the toy remover's plate or on the ground-truth plate); ``vae_ceiling`` (ground-truth alpha and
   plate through the toy VAE's round trip); the trivial answers ``mask_as_alpha``, ``alpha_zero``,
-  ``alpha_one`` (with the ground-truth plate, ``scripts.toy_eval.reference_layers``);
-- ``bars``: ``scripts.toy_eval.quality_bars`` of every method against the trivial rows;
+  ``alpha_one`` (with the ground-truth plate, ``omnimatte_eval.toy_eval.reference_layers``);
+- ``bars``: ``omnimatte_eval.toy_eval.quality_bars`` of every method against the trivial rows;
 - ``tau_sweep`` (unless ``--no-sweep``): the dual result for several τ under both readings of eq. 7 —
   ``sigma`` (τ compared with σ after shift, what the pack does) and ``schedule`` (τ compared with the
   unshifted timestep, i.e. the position in the schedule; run as the σ threshold it maps to);
@@ -88,8 +88,8 @@ def world_clips(world: str, count: int) -> list:
 def world_table(models, clips: list, steps: int, sweep: bool, steps_sweep: bool = False) -> dict:
     """One world's block of the result (see the module docstring). Runs repeated across rows (same experts,
     τ and steps) are made once."""
-    from scripts import toy_eval
-    from scripts.build_workflows import TOY_FILES
+    from omnimatte_eval import toy_eval
+    from omnimatte_workflows.toy_graph import TOY_FILES
 
     effect, quality = TOY_FILES["effect_expert"], TOY_FILES["quality_expert"]
 
@@ -156,8 +156,9 @@ def steps_sweep_block(model, table) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from scripts import comfy_host, toy_eval
-    from scripts.build_workflows import TOY_STEPS
+    from omnimatte_host import comfy_host
+    from omnimatte_eval import toy_eval
+    from omnimatte_workflows.toy_graph import TOY_STEPS
 
     comfy_host.import_comfy(threads=args.threads)
     comfy_host.load_nodes_with_pack()
@@ -182,7 +183,7 @@ def run(args: argparse.Namespace) -> dict:
 def clean_plate_rows(clips, remover_plates: list) -> dict:
     """AlphaFromCleanPlate with the toy remover's plate (the dual run's background, which masks B/C keep
     equal to the stock remover's) and with the ground-truth plate (the method's ceiling)."""
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     return {"clean_plate_remover": toy_eval.mean_metrics(
                 [toy_eval.measure(c, toy_eval.clean_plate_layers(c, p)) for c, p in zip(clips, remover_plates)]),

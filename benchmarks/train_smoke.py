@@ -121,7 +121,7 @@ def run_one(run: str, argv: list[str], out: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO, format="%(message)s")
-    from scripts import comfy_host
+    from omnimatte_host import comfy_host
 
     comfy_host.import_comfy(threads=None)
     import torch

@@ -17,7 +17,7 @@ from pathlib import Path
 
 PATCH_KEY = "patch_embedding.weight"
 COMFY_PREFIXES = ("", "model.diffusion_model.")  # what ComfyUI's UNETLoader strips or needs nothing for
-CONVERT_COMMAND = "python -m scripts.convert_casper"
+CONVERT_COMMAND = "python -m omnimatte_run.convert_casper"
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin")
 SHARD_NAME = re.compile(r"-(\d{5})-of-(\d{5})\.safetensors$")
 VIDEOX_FUN_PREFIX = "lora_unet__"

@@ -7,4 +7,4 @@ set -euo pipefail
 export OMNIMATTE_CALLER_DIR="$PWD"
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$OMNIMATTE_PACK_DIR"
-exec "$OMNIMATTE_PY" -m scripts.run_workflow "$@"
+exec "$OMNIMATTE_PY" -m omnimatte_run "$@"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # the pack root, last: scripts/ helpers
-from scripts import comfy_host as host  # noqa: E402
+sys.path.append(str(Path(__file__).resolve().parents[1]))  # the pack root, last: its packages
+from omnimatte_host import comfy_host as host  # noqa: E402
 
 COMFY_PATH = host.find_comfyui()
 
@@ -96,7 +96,7 @@ def runner(pack):
 def tiny_files(comfy_dirs) -> dict[str, Path]:
     """Seeded tiny model files in the session's model folders (names as a user would see them)."""
     from harness.casper_layouts import CASPER_1_3B, write_lora
-    from scripts import random_models as tm
+    from training import random_models as tm
 
     models = comfy_dirs / "models"
     spec = tm.TinyWanSpec()
@@ -111,21 +111,21 @@ def tiny_files(comfy_dirs) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def tiny_i2v(tiny_files):
-    from scripts import random_models as tm
+    from training import random_models as tm
 
     return tm.load_wan(tiny_files["i2v"])
 
 
 @pytest.fixture(scope="session")
 def tiny_t2v(tiny_files):
-    from scripts import random_models as tm
+    from training import random_models as tm
 
     return tm.load_wan(tiny_files["t2v"])
 
 
 @pytest.fixture(scope="session")
 def tiny_vae(tiny_files):
-    from scripts import random_models as tm
+    from training import random_models as tm
 
     return tm.load_vae(tiny_files["vae"])
 
@@ -133,7 +133,7 @@ def tiny_vae(tiny_files):
 @pytest.fixture(scope="session")
 def text_embeds_file(core, comfy_dirs) -> str:
     """A cached CONDITIONING shaped like umt5's, standing in for the text encoder (DESIGN §2)."""
-    from scripts import random_models as tm
+    from training import random_models as tm
 
     name = "tiny_background_prompt.safetensors"
     core.text_embeds.save_conditioning(tm.text_conditioning(seed=21), comfy_dirs / "models" / "omnimatte_text_embeds" / name)
@@ -143,7 +143,7 @@ def text_embeds_file(core, comfy_dirs) -> str:
 @pytest.fixture(scope="session")
 def clip_vision_file() -> Path:
     """A random CLIP-H vision file, made once and cached outside the checkout (~1.3 GB)."""
-    from scripts import random_models as tm
+    from training import random_models as tm
 
     return tm.clip_vision_h_file(seed=0)
 
@@ -152,7 +152,7 @@ def clip_vision_file() -> Path:
 def comfy_server(tmp_path_factory, comfy_dirs, tiny_files, expert_files, text_embeds_file, clip_vision_file):
     """The real ComfyUI server with this pack in its custom_nodes and the tiny models found through an
     extra_model_paths.yaml; stopped by PID at the end."""
-    from scripts.comfy_server import ComfyServer
+    from omnimatte_host.comfy_server import ComfyServer
 
     base = tmp_path_factory.mktemp("server")
     models = comfy_dirs / "models"

@@ -21,8 +21,8 @@ from PIL import Image
 
 from harness.data import mapped_clip, shared_clips, text_as_video
 from harness.toy_host import needs_toy_world
-from scripts.clips import cut_clip
-from scripts.comfy_host import PACK_DIR
+from omnimatte_eval.clips import cut_clip
+from omnimatte_host.comfy_host import PACK_DIR
 
 RUN_SH = PACK_DIR / "scripts" / "run.sh"
 FRAMES, SIZE = 9, (640, 384)
@@ -199,7 +199,7 @@ def test_a_live_workers_staging_folder_is_not_called_a_leftover(tmp_path):
 
 def test_clip_folders_are_read_in_the_example_layout(tmp_path):
     """Which file is the video, which are masks (front first) and which is kept; what makes a folder refused."""
-    from scripts.batch_clips import discover
+    from omnimatte_run.batch_clips import discover
 
     layout = {"a": ["input_video.mp4", "mask_01.mp4", "mask_00.mp4", "keep_mask.mp4", "prompt.json"],
               "b": ["masked_dance.mov", "mask.mp4"], "c": ["one.mp4", "two.mp4", "mask_00.mp4"],

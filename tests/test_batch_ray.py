@@ -21,8 +21,8 @@ from PIL import Image
 
 from harness.data import shared_clips
 from harness.toy_host import needs_toy_world
-from scripts.clips import cut_clip
-from scripts.comfy_host import PACK_DIR
+from omnimatte_eval.clips import cut_clip
+from omnimatte_host.comfy_host import PACK_DIR
 
 RUN_SH = PACK_DIR / "scripts" / "run.sh"
 TOY_FAST = ["--toy", "--width", "64", "--height", "48", "--steps", "1", "--threads", "1"]
@@ -31,7 +31,7 @@ CLIPS = {"beach": ("boys-beach", 13), "draw": ("animator-draw", 9), "draw_long":
 
 def test_ray_is_never_imported_by_the_single_and_batch_paths_and_its_absence_is_named(tmp_path):
     code = ("import sys; sys.modules['ray'] = None\n"  # as if Ray were not installed
-            "from scripts import run_workflow, batch, batch_clips, batch_report, graph_run, batch_ray\n"
+            "from omnimatte_run import run_workflow, batch, batch_clips, batch_report, graph_run, batch_ray\n"
             "assert run_workflow.parse_args(['--batch', 'x']).ray is None\n"
             f"sys.exit(run_workflow.main(['--batch', {str(tmp_path)!r}, '--out', {str(tmp_path / 'out')!r}, '--ray']))")
     done = subprocess.run([sys.executable, "-c", code], cwd=PACK_DIR, capture_output=True, text=True, timeout=120)

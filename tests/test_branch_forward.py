@@ -7,8 +7,8 @@ import contextlib
 import pytest
 import torch
 
-from scripts import random_models as tm
-from harness.dense_reference import dense_forward
+from training import random_models as tm
+from benchmarks.references.dense_forward import dense_forward
 
 TOL = 1e-5  # relative to the reference's largest magnitude (fp32, CPU)
 

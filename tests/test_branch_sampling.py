@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scripts import random_models as tm
+from training import random_models as tm
 
 
 def _conditioning(clip: bool = True):

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from harness import casper_layouts as cl
-from scripts import random_models as tm
+from training import random_models as tm
 from test_omnimatte_chain import _clip, chain_graph, set_sources
 
 SMALL_1_3B = cl.CASPER_1_3B.reduced(2)  # the real 1.3B widths (dim 1536, ffn 8960), 2 of 30 blocks

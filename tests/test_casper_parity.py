@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from harness import casper_reference as ref
-from scripts import random_models as tm
-from scripts.toy_eval import call_node
+from training import random_models as tm
+from omnimatte_eval.toy_eval import call_node
 
 FRAMES, H, W = 13, 32, 48  # 4n+1 frames, working size = source size: no resampling in the comparison
 CASPER_RADIUS = ref.DILATE_WIDTH // 2  # their 11 × 11 footprint is our dilation 5
@@ -112,7 +112,7 @@ def test_windows_at_16_frames_overlap_start_where_caspers_multidiffusion_does(co
 
 
 def test_clip_features_come_from_frame_0_uncropped(pack):
-    from scripts.run_workflow import WORKFLOWS_DIR, workflow_prompt
+    from omnimatte_run.prompts import WORKFLOWS_DIR, workflow_prompt
 
     for name in ("decompose_layers", "remove_object", "clean_plate_matte"):
         prompt = workflow_prompt(WORKFLOWS_DIR / f"{name}.json")

@@ -1,5 +1,5 @@
 """Casper files as users meet them (issue 23): prefixed and sharded copies loaded after
-``python -m scripts.convert_casper`` or as they are, and wrong files refused naming the file and the fix.
+``python -m omnimatte_run.convert_casper`` or as they are, and wrong files refused naming the file and the fix.
 
 ComfyUI's UNETLoader is the judge of what loads; ``omnimatte_core.model_files`` reads headers only.
 """
@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from harness import casper_layouts as cl
-from scripts import convert_casper
+from omnimatte_run import convert_casper
 
 TINY = cl.CASPER_1_3B.reduced(1, dim=128, ffn_dim=256)  # the published key layout, tiny widths
 TINY_14B = cl.FUN_14B.reduced(1, dim=256, ffn_dim=512)  # a different width stands in for 14B vs 1.3B
@@ -46,7 +46,7 @@ def test_other_prefixes_are_refused_naming_the_command_that_loads_them(mf, tmp_p
     with pytest.raises(mf.ModelFileError) as refused:
         mf.check_diffusion_model(path)
     message = str(refused.value)
-    assert str(path) in message and f"'{prefix}'" in message and "python -m scripts.convert_casper" in message
+    assert str(path) in message and f"'{prefix}'" in message and "python -m omnimatte_run.convert_casper" in message
     out = tmp_path / "bare.safetensors"
     assert convert_casper.main([str(path), str(out)]) == 0
     assert mf.check_diffusion_model(out).prefix == ""
@@ -138,7 +138,7 @@ def test_lora_without_comfys_marker_key_is_converted_and_then_fully_applied(mf, 
     lora = _rewritten(full, tmp_path / "no_cross.safetensors",
                       lambda s: ((k, v) for k, v in s.items() if "cross_attn" not in k))
     base_path, base = _base_info(mf, tmp_path, TINY_14B)
-    with pytest.raises(mf.ModelFileError, match="python -m scripts.convert_casper"):
+    with pytest.raises(mf.ModelFileError, match="python -m omnimatte_run.convert_casper"):
         mf.check_lora(lora, base, base_path)
     out = tmp_path / "no_cross_comfy.safetensors"
     assert convert_casper.main([str(lora), str(out)]) == 0

@@ -9,8 +9,8 @@ import av
 import pytest
 
 from harness import casper_layouts as cl
-from scripts import model_check
-from scripts.clips import cut_clip, shared_clips
+from omnimatte_run import model_check
+from omnimatte_eval.clips import cut_clip, shared_clips
 from test_runner_inputs import run_py
 
 SMALL_1_3B = cl.CASPER_1_3B.reduced(1, dim=128, ffn_dim=256)  # widths shrunk: what is checked is keys and dims
@@ -39,7 +39,7 @@ def model_dir(tmp_path_factory, pack):
 
 
 def _prompt(unet: str, loras: list[tuple[str, float]]) -> dict:
-    from scripts.run_workflow import WORKFLOWS_DIR, workflow_prompt
+    from omnimatte_run.prompts import WORKFLOWS_DIR, workflow_prompt
 
     prompt = workflow_prompt(WORKFLOWS_DIR / "remove_object.json")
     for node in prompt.values():
@@ -72,7 +72,7 @@ def test_loras_are_chained_after_the_unet_and_the_graph_validates(runner, model_
 
 
 def test_lora_flag_replaces_the_14b_workflows_own_lora(pack):
-    from scripts.run_workflow import WORKFLOWS_DIR, workflow_prompt
+    from omnimatte_run.prompts import WORKFLOWS_DIR, workflow_prompt
 
     prompt = workflow_prompt(WORKFLOWS_DIR / "clean_plate_matte_14b.json")
     assert [n["inputs"]["lora_name"] for n in prompt.values() if n["class_type"] == "LoraLoaderModelOnly"] == \

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-from scripts.comfy_host import PACK_DIR
+from omnimatte_host.comfy_host import PACK_DIR
 
 
 def test_dead_names_and_the_second_psnr_are_gone(core):
@@ -31,7 +31,8 @@ def test_one_8bit_quantiser_and_one_rounding_helper():
     """Files, previews and toy clips quantise through ``omnimatte_core.quantise`` alone (issue 24, item 7)."""
     pattern = re.compile(r"255\)?\s*\)?\.round\(|\.mul\(255(\.0)?\)|def rounded\(")
     found = [f"{path.relative_to(PACK_DIR)}:{n}"
-             for folder in ("omnimatte_core", "nodes", "scripts", "training", "benchmarks")
+             for folder in ("omnimatte_core", "nodes", "omnimatte_host", "omnimatte_workflows", "omnimatte_eval",
+                            "omnimatte_run", "training", "benchmarks")
              for path in sorted((PACK_DIR / folder).rglob("*.py")) if path.name != "quantise.py"
              for n, line in enumerate(path.read_text().splitlines(), 1) if pattern.search(line)]
     assert found == [], f"a second 8-bit quantiser or rounding helper: {found}"

@@ -16,8 +16,8 @@ import av
 import numpy as np
 import pytest
 
-from scripts import comfy_host
-from scripts.comfy_server import ComfyServer
+from omnimatte_host import comfy_host
+from omnimatte_host.comfy_server import ComfyServer
 
 COMFY_PATH, PACK_DIR = comfy_host.find_comfyui(), comfy_host.PACK_DIR
 

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts import comfy_host
+from omnimatte_host import comfy_host
 
 PACK_DIR = comfy_host.PACK_DIR
 TAG = "v0.33.0"

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from scripts import workflow_format as wf
-from scripts.comfy_host import PACK_DIR
+from harness.frontend_page import FrontendPage, load_json
+from omnimatte_workflows import workflow_format as wf
+from omnimatte_host.comfy_host import PACK_DIR
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,6 @@ TOY_DEMO = "toy_world_demo"
 TOY_LAYERS = ("background", "alpha", "foreground", "rgba")
 TOY_FRAMES = 17
 SCREENSHOT = PACK_DIR / "docs" / "images" / "frontend_toy_demo.png"
-PAGE_TIMEOUT_MS = 120_000
 RUN_TIMEOUT_S = 300
 # Where a workflow's file inputs live on the server (node type, widget) → folder under --base-directory.
 # The server gets an empty placeholder (a tiny real clip or image for inputs) for each name the workflows
@@ -60,40 +60,11 @@ FILE_WIDGETS = {("UNETLoader", "unet_name"): "models/diffusion_models",
                 ("LoadVideo", "file"): "input",
                 ("LoadImage", "image"): "input"}
 
-# Errors of the frontend itself, whatever the workflow: (substrings that all appear in the message, why).
-KNOWN_FRONTEND_ERRORS = [
-    (("Failed to execute 'removeChild' on 'Node'", "removeMask", "vendor-primevue"),
-     "PrimeVue BlockUI removes its mask twice when the page's loading spinner toggles quickly; seen now and "
-     "then on the first drop after the page opens, with any workflow, never from the pack's code"),
-]
-
 # Inputs the page's graphToPrompt adds that are no input of the node: the frontend's own fault, not
 # ui_to_api's. Core LoadVideo's preview widget ('video-preview', its value '') is serialised into the
 # prompt once the page has a clip to preview; the server drops inputs a node does not define.
 FRONTEND_PROMPT_EXTRAS = {"LoadVideo": {"video-preview"}}
 
-# Drops a workflow file onto the canvas: the same 'drop' event (a DataTransfer holding a File) that the
-# frontend's document-level drop handler reads when a user drags a .json in.
-DROP_JS = """([text, name]) => {
-    const transfer = new DataTransfer();
-    transfer.items.add(new File([text], name, {type: 'application/json'}));
-    const canvas = document.querySelector('#graph-canvas');
-    const box = canvas.getBoundingClientRect();
-    canvas.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true,
-                                                clientX: box.x + box.width / 2, clientY: box.y + box.height / 2}));
-}"""
-# What the page made of the loaded graph: its own save format, its own prompt, and per-node state.
-STATE_JS = """async () => {
-    const prompt = await app.graphToPrompt();
-    const registered = window.LiteGraph.registered_node_types;
-    const nodes = app.graph.nodes.map(n => ({
-        id: n.id, type: n.type, registered: n.type in registered, has_errors: !!n.has_errors,
-        placeholder: n.last_serialization !== undefined,
-        inputs: (n.inputs || []).map(i => ({name: i.name, link: i.link ?? null}))}));
-    const dialogs = [...document.querySelectorAll('.p-dialog, [role="dialog"]')].filter(d => d.checkVisibility())
-        .map(d => d.innerText.slice(0, 400));
-    return {saved: app.graph.serialize(), output: prompt.output, nodes, dialogs};
-}"""
 # Listens on the app's own websocket client for the run's events and the binary progress previews.
 LISTEN_JS = """() => {
     const seen = window.__omnimatteRun = {executing: [], success: null, error: null, previews: 0, preview_bytes: 0,
@@ -119,10 +90,6 @@ def _browser_missing() -> str | None:
     return None
 
 
-def _load(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
 def _tiny_clip(path: Path, frames: int = 4) -> None:
     """A 64×64 H.264 clip: a real video for LoadVideo's placeholder (the page previews it)."""
     with av.open(str(path), "w") as out:
@@ -139,7 +106,7 @@ def _write_placeholders(base: Path, object_info: dict) -> list[str]:
     """Placeholder files for the file names the workflows use and the server does not list."""
     written = []
     for path in WORKFLOWS:
-        for node in _load(path)["nodes"]:
+        for node in load_json(path)["nodes"]:
             if node["type"] in wf.FRONTEND_ONLY:
                 continue
             slots = wf.widget_slots(object_info[node["type"]])
@@ -167,7 +134,7 @@ def _write_placeholders(base: Path, object_info: dict) -> list[str]:
 def frontend_server(tmp_path_factory, comfy_path):
     """A real ComfyUI server for the page: the pack in custom_nodes, live previews on (latent2rgb), and
     placeholders for the models and inputs the workflows name (the toy world's files are the pack's own)."""
-    from scripts.comfy_server import ComfyServer
+    from omnimatte_host.comfy_server import ComfyServer
 
     base = tmp_path_factory.mktemp("frontend_server")
     settings = base / "user" / "default" / "comfy.settings.json"
@@ -182,79 +149,6 @@ def frontend_server(tmp_path_factory, comfy_path):
     finally:
         server.stop()
         log.info("frontend server log: %s", server.log_path)
-
-
-class FrontendPage:
-    """One browser tab on the server's page, with its console and page errors recorded."""
-
-    def __init__(self, page: Any, server: Any) -> None:
-        self.page = page
-        self.server = server
-        self.messages: list[dict] = []
-        self.blocked: list[str] = []
-        self.preview_frames: list[bytes] = []
-        page.on("console", lambda m: self.messages.append(
-            {"kind": m.type, "text": m.text, "url": (m.location or {}).get("url", "")}))
-        page.on("pageerror", lambda e: self.messages.append({"kind": "pageerror", "text": str(e), "url": ""}))
-        page.on("response", lambda r: r.status >= 400 and self.messages.append(
-            {"kind": "http", "text": f"{r.status} {r.request.method} {r.url}", "url": r.url}))
-        page.on("websocket", self._watch_websocket)
-        page.route("**/*", self._only_the_server)
-
-    def _only_the_server(self, route: Any) -> None:
-        """Nothing leaves this machine: requests beyond the test server (update checks, model URLs) are cut."""
-        if route.request.url.startswith(self.server.url):
-            route.continue_()
-        else:
-            self.blocked.append(route.request.url)
-            route.abort()
-
-    def _watch_websocket(self, socket: Any) -> None:
-        def frame(payload: Any) -> None:
-            # binary server messages: 4-byte event type; 1 = preview image, 4 = preview image with metadata
-            if isinstance(payload, bytes) and len(payload) > 8 and payload[3] in (1, 4):
-                self.preview_frames.append(payload)
-        socket.on("framereceived", frame)
-
-    def open(self) -> None:
-        self.page.goto(self.server.url)
-        # ready once the start-up graph (the default one) is on the canvas
-        self.page.wait_for_function("() => window.app?.graph?.nodes?.length > 0 && window.app.canvas && window.app.api"
-                                    " && document.querySelector('#graph-canvas')", timeout=PAGE_TIMEOUT_MS)
-        self.page.wait_for_load_state("networkidle")
-
-    def errors_since(self, start: int) -> list[dict]:
-        """Console errors and uncaught exceptions from ``start`` on, except requests this test cut off and
-        the frontend's own known races (``KNOWN_FRONTEND_ERRORS``, logged when seen)."""
-        errors = []
-        for message in self.messages[start:]:
-            if message["kind"] not in ("error", "pageerror", "http"):
-                continue
-            if message["text"].startswith("Failed to load resource") and not message["url"].startswith(self.server.url):
-                continue  # a request _only_the_server cut off
-            known = next((why for marks, why in KNOWN_FRONTEND_ERRORS
-                          if all(mark in message["text"] for mark in marks)), None)
-            if known:
-                log.warning("frontend error not caused by the pack (%s): %s", known, message["text"][:200])
-                continue
-            errors.append(message)
-        return errors
-
-    def drop_workflow(self, path: Path) -> dict:
-        """Drop ``path`` on the canvas, wait until its nodes are on the graph and settled; → the page's state."""
-        ui = _load(path)
-        ids = sorted(n["id"] for n in ui["nodes"])
-        self.page.evaluate(DROP_JS, [path.read_text(), path.name])
-        self.page.wait_for_function(
-            "(ids) => JSON.stringify(app.graph.nodes.map(n => Number(n.id)).sort((a, b) => a - b)) === JSON.stringify(ids)",
-            arg=ids, timeout=30_000)
-        self.page.wait_for_timeout(1000)  # the drop handler's deferred warnings and missing-file scans
-        return self.page.evaluate(STATE_JS)
-
-    def fit_and_screenshot(self, target: Path) -> None:
-        self.page.evaluate("() => app.extensionManager.command.execute('Comfy.Canvas.FitView')")
-        self.page.wait_for_timeout(300)
-        self.page.screenshot(path=str(target))
 
 
 @pytest.fixture(scope="module")
@@ -340,7 +234,7 @@ def test_frontend_page_opens_without_errors_from_the_pack(frontend, object_info)
 @pytest.mark.parametrize("name", NAMES)
 def test_frontend_loads_workflow_clean(loaded, frontend, object_info, name, tmp_path):
     path = PACK_DIR / "workflows" / f"{name}.json"
-    ui = _load(path)
+    ui = load_json(path)
     state, errors = loaded(name)
     assert errors == [], f"console errors while loading {name}: {errors}"
     assert state["dialogs"] == [], f"dialogs after loading {name}: {state['dialogs']}"
@@ -376,18 +270,18 @@ def test_frontend_loads_workflow_clean(loaded, frontend, object_info, name, tmp_
 def test_frontend_prompt_matches_ui_to_api(loaded, object_info, name):
     """The page's graphToPrompt and our offline ui_to_api must agree exactly. Every control is 'fixed'
     (checked above), and graphToPrompt applies no control, so no seed may differ either."""
-    ui = _load(PACK_DIR / "workflows" / f"{name}.json")
+    ui = load_json(PACK_DIR / "workflows" / f"{name}.json")
     state, _ = loaded(name)
     ours = wf.ui_to_api(ui, _definitions(ui, object_info))
     page = _without_frontend_extras(state["output"], object_info)
     assert page == ours
-    assert ours == _load(PACK_DIR / "tests" / "workflows_api" / f"{name}.json"), "tests/workflows_api is stale"
+    assert ours == load_json(PACK_DIR / "tests" / "workflows_api" / f"{name}.json"), "tests/workflows_api is stale"
 
 
 def test_frontend_queues_the_toy_demo_and_shows_previews(frontend, frontend_server, object_info, tmp_path):
     tab = _tab(frontend)
     path = PACK_DIR / "workflows" / f"{TOY_DEMO}.json"
-    ui = _load(path)
+    ui = load_json(path)
     start = len(tab.messages)
     tab.drop_workflow(path)
     tab.page.evaluate(LISTEN_JS)

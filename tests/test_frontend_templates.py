@@ -13,9 +13,10 @@ import json
 
 from PIL import Image
 
-from scripts import workflow_thumbnails as thumbs
-from scripts.comfy_host import PACK_DIR
-from test_frontend import NAMES, STATE_JS, _tab, frontend, frontend_server  # noqa: F401  (fixtures)
+from omnimatte_workflows import workflow_thumbnails as thumbs
+from omnimatte_host.comfy_host import PACK_DIR
+from harness.frontend_page import STATE_JS
+from test_frontend import NAMES, _tab, frontend, frontend_server  # noqa: F401  (fixtures)
 
 PACK_FOLDER = "easy_omnimatte"  # the server's custom_nodes/<name> (ComfyServer's pack_name)
 TEMPLATE = "toy_world_demo"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from scripts import random_models as tm
+from training import random_models as tm
 
 
 def _i2v_conditioning(vae, frames: int = 5, height: int = 32, width: int = 48, clip: bool = True):

@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from scripts.comfy_host import PACK_DIR
+from omnimatte_host.comfy_host import PACK_DIR
 
 LANGUAGES = sorted(p.name for p in (PACK_DIR / "locales").iterdir() if p.is_dir())
 CJK = re.compile(r"[\u4e00-\u9fff]")

@@ -81,7 +81,7 @@ def test_layer_stack_gives_the_input_back_where_layers_do_not_overlap(core):
 
 
 def test_object_chain_names_and_refusals(pack):
-    from scripts.toy_eval import call_node
+    from omnimatte_eval.toy_eval import call_node
 
     mask = torch.zeros(5, 16, 16)
     (objects,) = call_node("OmnimatteObject", mask=mask, name=" my dog! ")
@@ -96,7 +96,7 @@ def test_object_chain_names_and_refusals(pack):
 
 @pytest.fixture(scope="module")
 def toy(pack):
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     return toy_eval.load_toy_models()
 
@@ -110,14 +110,14 @@ def scenes():
 
 @pytest.fixture(scope="module")
 def decomposed(toy, scenes) -> list[dict]:
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     return [toy_eval.decompose_objects(toy, scene, pairs="batched") for scene in scenes]
 
 
 @pytest.fixture(scope="module")
 def measured(scenes, decomposed) -> dict:
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     return toy_eval.mean_metrics([toy_eval.measure_objects(s, r) for s, r in zip(scenes, decomposed)])
 
@@ -144,7 +144,7 @@ def test_the_plate_loses_both_objects_and_the_layers_recomposite_the_input(measu
 
 @needs_toy_world
 def test_sequential_pairs_give_the_batched_layers(toy, scenes, decomposed):
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     one_by_one = toy_eval.decompose_objects(toy, scenes[0], pairs="sequential")
     batched = decomposed[0]
@@ -155,8 +155,8 @@ def test_sequential_pairs_give_the_batched_layers(toy, scenes, decomposed):
 @needs_toy_world
 def test_background_only_run_gives_every_pairs_background(toy, scenes, decomposed):
     """No expert: only the background rows are sampled; under masks B and C they equal a pair run's."""
-    from scripts.build_workflows import TOY_SIZE, TOY_STEPS
-    from scripts.toy_eval import call_node
+    from omnimatte_workflows.toy_graph import TOY_SIZE, TOY_STEPS
+    from omnimatte_eval.toy_eval import call_node
 
     scene = scenes[0]
     with torch.inference_mode():
@@ -179,8 +179,8 @@ def test_background_only_run_gives_every_pairs_background(toy, scenes, decompose
 
 @needs_toy_world
 def test_conditioning_and_sampler_refuse_mixed_inputs(toy, scenes):
-    from scripts.build_workflows import TOY_SIZE
-    from scripts.toy_eval import call_node
+    from omnimatte_workflows.toy_graph import TOY_SIZE
+    from omnimatte_eval.toy_eval import call_node
 
     scene = scenes[0]
     common = dict(positive=toy.text, negative=toy.text, vae=toy.vae, video=scene.video, width=TOY_SIZE,
@@ -217,10 +217,10 @@ def test_runner_separates_the_two_boys_of_boys_beach_at_source_size(core, tmp_pa
     from PIL import Image
 
     from harness.data import shared_clips
-    from scripts.comfy_host import PACK_DIR
+    from omnimatte_host.comfy_host import PACK_DIR
 
     clip = shared_clips() / "boys-beach"
-    done = subprocess.run([sys.executable, "-m", "scripts.run_workflow", "--toy", "--video", str(clip / "input_video.mp4"),
+    done = subprocess.run([sys.executable, "-m", "omnimatte_run.run_workflow", "--toy", "--video", str(clip / "input_video.mp4"),
                            "--mask", str(clip / "mask_00.mp4"), "--mask", str(clip / "mask_01.mp4"),
                            "--out", str(tmp_path)], cwd=PACK_DIR, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]

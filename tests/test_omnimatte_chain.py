@@ -7,7 +7,7 @@ import contextlib
 import torch
 
 from harness import executor
-from scripts import random_models as tm
+from training import random_models as tm
 
 SOURCE_FRAMES, SOURCE_H, SOURCE_W = 10, 48, 80  # not 4n+1, not the working size
 WORK_H, WORK_W = 32, 48

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from scripts import random_models as tm
+from training import random_models as tm
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 

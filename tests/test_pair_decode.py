@@ -41,7 +41,7 @@ def _pair_latents(core, rows: int, names: list[str] | None) -> tuple[dict, dict]
 
 @pytest.mark.parametrize("names", (None, ["a", "b"]))  # one pair; two objects (three pairs: each, then both)
 def test_decode_node_batches_the_pairs_and_equals_the_row_by_row_path(core, tiny_vae, monkeypatch, names):
-    from scripts.toy_eval import call_node
+    from omnimatte_eval.toy_eval import call_node
 
     rows = core.conditioning.pair_count(len(names or ["object"]))
     background, alpha = _pair_latents(core, rows, names)

@@ -1,6 +1,6 @@
 """Alpha from a clean plate, training-free: the maths on a synthetic shadow, the node's refusals, and the
 toy world's held-out clips with the toy remover's plate and the ground-truth plate; the separable filters
-against the former pools (tests/harness/plate_matte_reference.py)."""
+against the former pools (benchmarks/references/plate_matte_filters.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import torch
-from harness.plate_matte_reference import exact_former_matte, old_filters, reference_box, reference_dilate, scene
+from benchmarks.references.plate_matte_filters import exact_former_matte, old_filters, reference_box, reference_dilate, scene
 
 # toy world, 6 held-out clips, node defaults (docs/toy_world.md); measured 2026-11-29 →
 REMOVER_OBJECT_MAX, REMOVER_SHADOW_MAX = 0.08, 0.07  # measured 0.0671, 0.0537
@@ -143,7 +143,8 @@ def test_node_warns_when_the_plate_is_the_video(runner, caplog):
 
 @pytest.fixture(scope="module")
 def toy_plates(pack):
-    from scripts import comfy_host, toy_eval
+    from omnimatte_host import comfy_host
+    from omnimatte_eval import toy_eval
     from training.toy_data import as_toy_clip, held_out_clips
 
     del comfy_host
@@ -153,7 +154,7 @@ def toy_plates(pack):
 
 
 def test_toy_world_mattes_from_the_remover_and_the_true_plate(toy_plates):
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     clips, remover_plates = toy_plates
     remover = toy_eval.mean_metrics([toy_eval.measure(c, toy_eval.clean_plate_layers(c, p))

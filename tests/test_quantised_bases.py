@@ -4,7 +4,6 @@ weights loaded plainly in fp32."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 from safetensors.torch import save_file
 

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from harness import registry_archive
-from scripts.comfy_host import PACK_DIR
+from omnimatte_host.comfy_host import PACK_DIR
 
 PYPROJECT = tomllib.loads((PACK_DIR / "pyproject.toml").read_text())
 COMFY_CLI = Path(sys.executable).parent / "comfy"  # console script of the `comfy-cli` package
@@ -35,7 +35,9 @@ NEVER_SHIPPED = ("tests/", ".ci/", ".github/", "benchmarks/results/", "omnimatte
 NEVER_SHIPPED_SUFFIXES = (".pyc", ".mp4", ".mov", ".webm", ".ckpt", ".pt", ".pth")
 NEEDED = ("__init__.py", "LICENSE", "README.md", "pyproject.toml", "requirements.txt",
           "requirements-dev.txt",  # scripts/env.sh hashes it into the venv's name: the main job needs it
-          "scripts/run.sh", "scripts/env.sh", "scripts/run_workflow.py", "scripts/graph_run.py", "scripts/toy_demo.py",
+          "scripts/run.sh", "scripts/env.sh", "omnimatte_run/__main__.py", "omnimatte_run/run_workflow.py",
+          "omnimatte_run/graph_run.py", "omnimatte_run/toy_demo.py", "omnimatte_host/comfy_host.py",
+          "omnimatte_eval/toy_eval.py", "omnimatte_eval/sheets.py", "omnimatte_workflows/toy_graph.py",
           "toy_world/manifest.json", "workflows/toy_world_demo.json", "docs/icon.png", "docs/banner.png")
 HOST_STATE = ("custom_nodes", "models", "input", "output", "temp", "user")  # fresh in the second install
 RAW_MAIN = "https://raw.githubusercontent.com/easy-omnimatte/easy-omnimatte/main/"
@@ -173,7 +175,7 @@ def test_toy_demo_runs_from_a_pack_installed_from_the_archive_alone(archive, com
     if _same_environment_as_this_run(pack, comfy_path):
         command = ["bash", str(pack / "scripts" / "run.sh"), "--out", str(out), "--json"]
     else:  # not started by scripts/test.sh: the same runner in this interpreter
-        command = [sys.executable, "-m", "scripts.run_workflow", "--out", str(out), "--json"]
+        command = [sys.executable, "-m", "omnimatte_run", "--out", str(out), "--json"]
     done = subprocess.run(command, cwd=pack, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "creating the environment" not in done.stderr

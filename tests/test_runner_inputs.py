@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from harness.data import faststart_copy, mapped_clip, shared_clips, text_as_video, truncated_copy
-from scripts.clips import cut_clip
-from scripts.comfy_host import PACK_DIR
+from omnimatte_eval.clips import cut_clip
+from omnimatte_host.comfy_host import PACK_DIR
 
 RUN_SH = PACK_DIR / "scripts" / "run.sh"
 FRAMES, HEIGHT, WIDTH = 17, 384, 640
@@ -48,7 +48,7 @@ def run_sh(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.Complet
 
 
 def run_py(args: list[str], timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "scripts.run_workflow", *args], cwd=PACK_DIR, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "omnimatte_run.run_workflow", *args], cwd=PACK_DIR, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -188,8 +188,9 @@ def test_repeated_masks_are_checked_and_refused_where_they_cannot_work(clip_dir)
 
 
 def test_keep_mask_reaches_the_conditioning(clip_dir, tmp_path):
-    from scripts import workflow_format as wf
-    from scripts.run_workflow import build_prompt, parse_args
+    from omnimatte_workflows import workflow_format as wf
+    from omnimatte_run.prompts import build_prompt
+    from omnimatte_run.run_workflow import parse_args
 
     args = parse_args(["--video", str(clip_dir / "input_video.mp4"), "--mask", str(clip_dir / "mask_00.mp4"),
                        "--keep-mask", str(clip_dir / "mask_01.mp4"), "--width", "64", "--height", "48"])

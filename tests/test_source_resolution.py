@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from harness.data import shared_clips
-from scripts.clips import cut_clip
+from omnimatte_eval.clips import cut_clip
 
 FRAMES, HEIGHT, WIDTH = 17, 384, 640
 WORK_H, WORK_W = 48, 80

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from training import toy_vae
+from training import toy_vae, vae_ranking
 from training.loop import TimeBudget
-from training.toy_world import vae_ancestry, with_fixed_steps
+from training.build_records import vae_ancestry, with_fixed_steps
 
 
 def test_time_budget_fits_steps_after_the_probe(monkeypatch):
@@ -51,8 +51,8 @@ def test_pick_best_prefers_goals_met_then_margin(tmp_path):
                      plate_psnr_region=32.0)
     unfinished = tmp_path / "unfinished"
     unfinished.mkdir()
-    assert toy_vae.ceiling_score(json.loads((sharp / "metrics.json").read_text())["ceiling"])[0] == 2
-    assert toy_vae.pick_best([blurred, sharp, unfinished]) == sharp  # 2 goals each; the sharp matte's margin wins
+    assert vae_ranking.ceiling_score(json.loads((sharp / "metrics.json").read_text())["ceiling"])[0] == 2
+    assert vae_ranking.pick_best([blurred, sharp, unfinished]) == sharp  # 2 goals each; the sharp matte's margin wins
 
 
 def test_an_adopted_vae_names_the_runs_it_was_fine_tuned_from(tmp_path):

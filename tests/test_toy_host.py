@@ -42,7 +42,7 @@ def test_any_other_host_that_cannot_load_the_toy_world_fails_loudly(tmp_path, mo
 def test_a_refactored_loader_source_is_no_reason_to_skip(pack, comfy_path, monkeypatch):
     """The old rule read ComfyUI's source text: a host whose source no longer names the key skipped all."""
     from harness import toy_host
-    from scripts import random_models as rm
+    from training import random_models as rm
 
     monkeypatch.setattr(rm, "host_vae_dim", lambda: 96)
     toy_host.toy_vae_load_error.cache_clear()

@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from harness.toy_host import needs_toy_world
-from scripts import random_models as rm
-from scripts.comfy_host import PACK_DIR
+from omnimatte_host.comfy_host import PACK_DIR
 
 TOY_DIR = PACK_DIR / "toy_world"
 QUALITY_CLIPS = 6  # held-out indices 0–5: never trained on (training uses seed 0, these seed 1,000,000)
@@ -60,7 +59,7 @@ def test_shipped_files_match_their_manifest():
 
 
 def test_toy_files_load_through_the_stock_loaders(pack):
-    from scripts.toy_eval import load_toy_models
+    from omnimatte_eval.toy_eval import load_toy_models
 
     models = load_toy_models()
     wan = models.model.model.diffusion_model
@@ -75,7 +74,7 @@ def quality(pack) -> dict:
     trivial answers (mask copy, α ≡ 0, α ≡ 1) measured the same way, and the VAE's round trip."""
     from benchmarks import second_world
     from omnimatte_core.metrics import region_psnr
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
     from training.toy_data import as_toy_clip, held_out_clips
 
     models = toy_eval.load_toy_models()
@@ -106,7 +105,7 @@ def test_dual_beats_the_trivial_answers(quality, world):
     """The yardstick of issue 22: the shadow must be in the alpha (the mask copy has none) and the layer over
     a new background must beat α ≡ 0 and α ≡ 1; the trivial rows fail these same bars
     (tests/test_yardstick.py). Beating the mask copy's composite is asserted where the experts reach it."""
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     measured = quality if world == "toy" else quality["second"]
     bars = toy_eval.quality_bars(measured["mean"], measured["references"])
@@ -129,7 +128,7 @@ def test_layers_recomposite_to_the_input(quality):
 
 
 def test_toy_demo_graph_runs_through_the_executor(runner):
-    from scripts import workflow_format as wf
+    from omnimatte_workflows import workflow_format as wf
 
     ui = json.loads((PACK_DIR / "workflows" / "toy_world_demo.json").read_text())
     definitions = {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
@@ -142,7 +141,7 @@ def test_toy_demo_graph_runs_through_the_executor(runner):
 
 def _run_demo(out: Path, *extra: str, cwd: Path = PACK_DIR) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMNIMATTE_CALLER_DIR": str(cwd)}
-    return subprocess.run([sys.executable, "-m", "scripts.run_workflow", "--out", str(out), *extra], cwd=PACK_DIR,
+    return subprocess.run([sys.executable, "-m", "omnimatte_run.run_workflow", "--out", str(out), *extra], cwd=PACK_DIR,
                           env=env, capture_output=True, text=True, timeout=600)
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from harness.toy_host import require_toy_world
-from scripts import random_models as rm
+from training import random_models as rm
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:

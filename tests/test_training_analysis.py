@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from scripts import random_models as tm
+from training import random_models as tm
 
 
 @pytest.fixture(scope="module")

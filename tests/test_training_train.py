@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from scripts import random_models as tm
+from training import random_models as tm
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 

@@ -74,14 +74,14 @@ SEAM_RATIO_MAX = 1.10  # the issue's bound; measured 1.059 (alpha) and 1.001 (ba
 
 @pytest.fixture(scope="module")
 def toy(pack):
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     return toy_eval.load_toy_models()
 
 
 @needs_toy_world
 def test_a_clip_that_fits_one_window_is_unchanged_by_the_window_setting(toy):
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
     from training.toy_data import as_toy_clip, held_out_clips
 
     clip = as_toy_clip(held_out_clips(1)[0])  # 17 frames
@@ -95,7 +95,7 @@ def test_seams_between_windows_stay_within_ten_percent(toy):
     """Held-out toy clips of 49, 65 and 97 frames in windows of 17: frames where windows overlap are no
     worse than the others (and every frame comes back, at the clip's own count)."""
     from benchmarks.long_video import SEAM_CLIPS
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
     from training.toy_data import long_held_out_clip
 
     clips = [long_held_out_clip(index, frames) for index, frames in SEAM_CLIPS]
@@ -116,7 +116,7 @@ def test_seams_between_windows_stay_within_ten_percent(toy):
 def test_a_241_frame_clip_completes_in_windows_with_progress_over_windows(core, toy):
     import comfy.utils
 
-    from scripts import toy_eval
+    from omnimatte_eval import toy_eval
 
     frames, steps = 241, 2
     torch.manual_seed(0)
@@ -148,11 +148,11 @@ def test_runner_brings_the_200_frame_animator_draw_back_whole(core, tmp_path):
     import sys
 
     from harness.data import shared_clips
-    from scripts.comfy_host import PACK_DIR
+    from omnimatte_host.comfy_host import PACK_DIR
 
     clip = shared_clips() / "animator-draw"
     source = core.video_files.probe(str(clip / "input_video.mp4"))
-    done = subprocess.run([sys.executable, "-m", "scripts.run_workflow", "--toy", "--video",
+    done = subprocess.run([sys.executable, "-m", "omnimatte_run.run_workflow", "--toy", "--video",
                            str(clip / "input_video.mp4"), "--mask", str(clip / "mask_00.mp4"), "--out", str(tmp_path),
                            "--width", "128", "--height", "128", "--steps", "2"],
                           cwd=PACK_DIR, capture_output=True, text=True, timeout=900)

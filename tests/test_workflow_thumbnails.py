@@ -6,15 +6,14 @@ it is served from; ``test_frontend_templates.py`` opens them in the real page.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from harness import registry_archive
-from scripts import registry_images
-from scripts import workflow_thumbnails as thumbs
-from scripts.comfy_host import PACK_DIR
+from omnimatte_workflows import registry_images
+from omnimatte_workflows import workflow_thumbnails as thumbs
+from omnimatte_host.comfy_host import PACK_DIR
 
 WORKFLOWS = sorted((PACK_DIR / "workflows").glob("*.json"))
 JPEG_TOLERANCE = 3.0  # mean |difference| in 8-bit levels between a stored JPEG and a fresh render of it
@@ -34,7 +33,7 @@ def test_every_workflow_has_a_square_jpeg_thumbnail_and_nothing_else_does():
 
 
 def test_thumbnails_are_what_the_generator_draws_from_the_workflows_now(tmp_path):
-    """A workflow changed without ``python -m scripts.workflow_thumbnails`` fails here."""
+    """A workflow changed without ``python -m omnimatte_workflows.workflow_thumbnails`` fails here."""
     for path in WORKFLOWS:
         fresh = tmp_path / f"{path.stem}.jpg"
         thumbs.thumbnail(path).save(fresh, "JPEG", quality=thumbs.QUALITY)

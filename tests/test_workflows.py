@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from harness.data import short_clips
-from scripts import workflow_format as wf
-from scripts.comfy_host import PACK_DIR
+from omnimatte_workflows import workflow_format as wf
+from omnimatte_host.comfy_host import PACK_DIR
 
 ALL_WORKFLOWS = sorted((PACK_DIR / "workflows").glob("*.json"))
 ALL_NAMES = [p.stem for p in ALL_WORKFLOWS]
@@ -115,7 +115,7 @@ def test_void_workflow_wiring_and_api_copy_in_step(pack):
     path = PACK_DIR / "workflows" / f"{VOID}.json"
     ui = _load(path)
     api = wf.ui_to_api(ui, _definitions(ui))
-    assert api == _load(API_DIR / path.name), "tests/workflows_api is stale: run python -m scripts.build_workflows"
+    assert api == _load(API_DIR / path.name), "tests/workflows_api is stale: run python -m omnimatte_workflows.build_workflows"
     of_type = lambda t: [k for k, n in api.items() if n["class_type"] == t]  # noqa: E731
     (quad,) = of_type("VOIDQuadmaskPreprocess")
     assert api[api[quad]["inputs"]["mask"][0]]["class_type"] == "InvertMask"  # VOID: black = remove
@@ -138,7 +138,7 @@ def test_sam3_workflow_wiring_and_api_copy_in_step(pack, name):
         pytest.skip("this host has no core SAM3 nodes (they arrived in ComfyUI v0.33.0)")
     ui = _load(PACK_DIR / "workflows" / f"{name}.json")
     api = wf.ui_to_api(ui, _definitions(ui))
-    assert api == _load(API_DIR / f"{name}.json"), "tests/workflows_api is stale: run python -m scripts.build_workflows"
+    assert api == _load(API_DIR / f"{name}.json"), "tests/workflows_api is stale: run python -m omnimatte_workflows.build_workflows"
     of_type = lambda t: [k for k, n in api.items() if n["class_type"] == t]  # noqa: E731
     (track,) = of_type("SAM3_VideoTrack")
     frames = api[track]["inputs"]["images"][0]
@@ -166,7 +166,7 @@ def test_toy_demo_defaults_and_api_copy_in_step(pack):
     path = PACK_DIR / "workflows" / f"{TOY_DEMO}.json"
     ui = _load(path)
     api = wf.ui_to_api(ui, _definitions(ui))
-    assert api == _load(API_DIR / path.name), "tests/workflows_api is stale: run python -m scripts.build_workflows"
+    assert api == _load(API_DIR / path.name), "tests/workflows_api is stale: run python -m omnimatte_workflows.build_workflows"
     types = {n["class_type"] for n in api.values()}
     assert not types & {"CLIPLoader", "CLIPVisionLoader", "CLIPVisionEncode", "LoadVideo"}, "nothing to download"
     files = [v for n in api.values() for k, v in n["inputs"].items() if k in FILE_INPUTS - {"file"}]
@@ -179,7 +179,7 @@ def test_toy_demo_defaults_and_api_copy_in_step(pack):
 def test_defaults_models_and_api_copy_in_step(pack, path):
     ui = _load(path)
     api = wf.ui_to_api(ui, _definitions(ui))
-    assert api == _load(API_DIR / path.name), "tests/workflows_api is stale: run python -m scripts.build_workflows"
+    assert api == _load(API_DIR / path.name), "tests/workflows_api is stale: run python -m omnimatte_workflows.build_workflows"
     by_type = {}
     for node in api.values():
         by_type.setdefault(node["class_type"], []).append(node["inputs"])
@@ -219,8 +219,9 @@ def test_text_encoder_rule_replaces_every_text_encode(pack):
 def test_toy_flag_sets_every_working_size(pack, name):
     """``--toy`` on a user's clip: every width/height in the graph is the toy size. It used to set only the
     conditioning's, so the frames were decoded (and the plate matte made) at 832×480."""
-    from scripts.build_workflows import TOY_SIZE
-    from scripts.run_workflow import build_prompt, parse_args, workflow_prompt
+    from omnimatte_workflows.toy_graph import TOY_SIZE
+    from omnimatte_run.prompts import build_prompt, workflow_prompt
+    from omnimatte_run.run_workflow import parse_args
 
     extra = ["--new-background", "bg.mp4"] if name == "replace_background" else []
     args = parse_args(["--workflow", name, "--video", "v.mp4", "--mask", "m.mp4", "--toy", *extra])
@@ -333,7 +334,7 @@ def test_headless_runner_writes_every_layer(tmp_path, tiny_files, expert_files, 
                                              ("diffusion_models", "vae", "omnimatte", "omnimatte_text_embeds"))
                          + f"  clip_vision: {clip_vision_file.parent}\n")
     out = tmp_path / "layers"
-    cmd = [sys.executable, "-m", "scripts.run_workflow", "--video", str(clips["video"]), "--mask", str(clips["mask"]),
+    cmd = [sys.executable, "-m", "omnimatte_run.run_workflow", "--video", str(clips["video"]), "--mask", str(clips["mask"]),
            "--out", str(out), "--extra-model-paths", str(yaml_path), "--unet", tiny_files["i2v"].name,
            "--vae", tiny_files["vae"].name, "--clip-vision", clip_vision_file.name,
            "--effect-expert", expert_files["effect"], "--quality-expert", expert_files["quality"],
@@ -349,7 +350,7 @@ def test_headless_runner_writes_every_layer(tmp_path, tiny_files, expert_files, 
     for f in written:
         assert (out / f).is_file()
     assert _video_frames(out / folder / "background" / "background.mp4") == (FRAMES, HEIGHT, WIDTH)
-    missing = subprocess.run([sys.executable, "-m", "scripts.run_workflow", "--video", str(clips["video"]),
+    missing = subprocess.run([sys.executable, "-m", "omnimatte_run.run_workflow", "--video", str(clips["video"]),
                               "--mask", str(clips["mask"]), "--out", str(tmp_path / "x")],
                              cwd=PACK_DIR, capture_output=True, text=True, timeout=300)
     assert missing.returncode == 2

@@ -11,7 +11,7 @@ import torch
 
 from benchmarks import second_world
 from omnimatte_core import metrics
-from scripts import toy_eval
+from omnimatte_eval import toy_eval
 
 WORLD_CLIPS = 3  # held-out clips per world for the ranking test
 TRIVIAL = ("mask_as_alpha", "alpha_zero", "alpha_one")

@@ -8,5 +8,5 @@
 - ``sweep_tau``: dual-expert sampling over a τ grid, MSE on object and effect regions.
 
 Nothing here is imported by the nodes. Modules that need ComfyUI import it lazily, after
-``scripts.comfy_host.import_comfy`` has run (the CLIs call it first).
+``omnimatte_host.comfy_host.import_comfy`` has run (the CLIs call it first).
 """

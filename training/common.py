@@ -47,7 +47,7 @@ def add_data_args(p: argparse.ArgumentParser, shadow_prob: float = 0.8, camera_p
 
 def start_cli(p: argparse.ArgumentParser, argv: list[str] | None, comfy: bool = True) -> argparse.Namespace:
     """Logging, arguments, and (if ``comfy``) ComfyUI imported as a library with the thread count."""
-    from scripts import comfy_host
+    from omnimatte_host import comfy_host
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = p.parse_args(argv)

@@ -10,14 +10,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from scripts import comfy_host
+from omnimatte_host import comfy_host
 
 log = logging.getLogger("training.tiny")
 
 
 def write_tiny_files(out: Path, layers: int = 4, seed: int = 1) -> dict[str, Path]:
     from omnimatte_core.text_embeds import save_conditioning
-    from scripts import random_models as rm
+    from training import random_models as rm
 
     out.mkdir(parents=True, exist_ok=True)
     files = {"model": out / "tiny_wan_i2v.safetensors", "vae": out / "tiny_wan_vae.safetensors",

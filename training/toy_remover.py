@@ -11,7 +11,6 @@ The model is loaded and run through ComfyUI (``load_diffusion_model``, ``concat_
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import time

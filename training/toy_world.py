@@ -11,7 +11,6 @@ Interrupt it at any point; ``--resume`` continues where it stopped.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import shlex
@@ -21,7 +20,9 @@ import time
 from pathlib import Path
 
 from . import common
+from .build_records import device_name, sha256, stage_metrics, vae_ancestry, with_fixed_steps
 from .toy_data import FRAMES, HEIGHT, TOY_CONFIG, WIDTH
+from .toy_demo_clips import demo_indices, write_demo_clip
 
 log = logging.getLogger("training.toy_world")
 PACK_DIR = Path(__file__).resolve().parents[1]
@@ -122,11 +123,11 @@ class Build:
         return self.run_stage("text", path, ["training.toy_world", "--until", "text"], write)
 
     def vae(self) -> Path:
-        from . import toy_vae
+        from . import toy_vae, vae_ranking
 
         run = self.work / "vae"
         if self.args.vae_from and not (run / toy_vae.FILE_NAME).is_file():
-            self.adopt_vae(toy_vae.pick_best(self.args.vae_from), run)
+            self.adopt_vae(vae_ranking.pick_best(self.args.vae_from), run)
         a = self.args
         argv = ["--output", str(run), "--iterations", str(a.vae_iterations), "--dim", str(a.vae_dim),
                 "--init", a.vae_init, "--lr", str(a.vae_lr), "--threads", str(a.threads), "--workers", str(a.workers)]
@@ -209,6 +210,25 @@ class Build:
         self.record_steps_run(role, run)
         return out
 
+    def extend_finished_expert(self, role: str) -> None:
+        """``--resume`` with more ``--expert-iterations`` than a finished expert ran: train it on.
+
+        The finished file is kept beside as ``<role>_expert.step<N>.safetensors`` and training resumes from
+        its last checkpoint; the cosine schedule is recomputed over the new total (a warm restart at half
+        the learning rate when the total doubles), as docs/toy_world.md records.
+        """
+        run = self.work / role
+        done, settings = run / f"{role}_expert.safetensors", run / "settings.json"
+        if not (done.is_file() and settings.is_file()):
+            return
+        ran = int(json.loads(settings.read_text())["iterations"])
+        if ran >= self.args.expert_iterations:
+            return
+        kept = run / f"{role}_expert.step{ran}.safetensors"
+        done.replace(kept)
+        log.info("the %s expert ran %d steps; training it on to %d (the %d-step file kept as %s)",
+                 role, ran, self.args.expert_iterations, ran, kept.name)
+
     def experts_in_parallel(self, remover: Path, vae: Path, text: Path, last_k: int) -> None:
         """Effect and Quality in two processes at once; each stage's record as if run alone."""
         import subprocess
@@ -285,6 +305,8 @@ class Build:
         k = self.analyze(files["remover"], files["vae"], files["text"])
         if until == "analyze":
             return
+        for role in ("effect", "quality"):
+            self.extend_finished_expert(role)
         if self.args.parallel_experts and until == "package":
             self.experts_in_parallel(files["remover"], files["vae"], files["text"], k)
         files["effect"] = self.expert("effect", files["remover"], files["vae"], files["text"], k)
@@ -310,96 +332,10 @@ def ship_expert(path: Path, target: Path, remover: Path) -> None:
     save_expert(expert, target)
 
 
-DEMO_FPS = 8.0
-DEMO_SEARCH = 64  # held-out indices looked through for the demo clips
-
-
-def demo_indices() -> dict[str, int]:
-    """The first held-out clips with a shadow and no camera motion: one alone, one with a kept object."""
-    from .toy_data import held_out_stream
-
-    stream, found = held_out_stream(), {}
-    for index in range(DEMO_SEARCH):
-        meta = stream.clip(index).meta
-        if meta["shadow"] is None or meta["camera"] is not None:
-            continue
-        name = "toy_two_objects" if meta["keep"] is not None else "toy_shadow"
-        found.setdefault(name, index)
-        if len(found) == 2:
-            break
-    return found
-
-
-def write_demo_clip(index: int, path: Path) -> None:
-    from omnimatte_core.toy_clip import save_toy_clip
-
-    from .toy_data import as_toy_clip, held_out_stream
-
-    clip = held_out_stream().clip(index)
-    save_toy_clip(as_toy_clip(clip, DEMO_FPS, {**clip.meta, "held_out_index": index}), path)
-
-
-def vae_ancestry(run: Path) -> list[str]:
-    """The commands of the runs a VAE run was fine-tuned from (``--init-from``), oldest first, so the
-    manifest repeats the whole chain; [] for a run trained from its own start."""
-    chain: list[str] = []
-    words = shlex.split((run / "command.txt").read_text()) if (run / "command.txt").is_file() else []
-    while "--init-from" in words:
-        parent = Path(words[words.index("--init-from") + 1]).parent
-        if not (parent / "command.txt").is_file():
-            chain.insert(0, f"(unrecorded run that wrote {parent})")
-            break
-        command = (parent / "command.txt").read_text().strip()
-        chain.insert(0, command)
-        words = shlex.split(command)
-    return chain
-
-
-def with_fixed_steps(command: str, steps: int) -> str:
-    """A run fitted to a time budget → the command that repeats it: ``--iterations`` set, no budget."""
-    words, out, skip = shlex.split(command), [], False
-    for i, word in enumerate(words):
-        if skip:
-            skip = False
-        elif word in ("--time-budget", "--iterations"):
-            skip = True
-        else:
-            out.append(word)
-    return shlex.join(out + ["--iterations", str(steps)])
-
-
-def device_name(device) -> str:
-    import torch
-
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu ({torch.get_num_threads()} threads)"
-
-
 def common_text_dim() -> int:
     from .toy_remover import TEXT_DIM
 
     return TEXT_DIM
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def stage_metrics(work: Path, stage: str) -> dict | None:
-    """The last validation record (or metrics.json) a stage wrote."""
-    run = work / stage
-    if (run / "metrics.json").is_file():
-        return json.loads((run / "metrics.json").read_text())
-    log_file = run / "validation.jsonl"
-    if log_file.is_file():
-        lines = [line for line in log_file.read_text().splitlines() if line.strip()]
-        return json.loads(lines[-1]) if lines else None
-    return None
 
 
 def main(argv: list[str] | None = None) -> None:

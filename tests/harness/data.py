@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from scripts.clips import cut_clip, shared_clips
+from omnimatte_eval.clips import cut_clip, shared_clips
 
 __all__ = ["shared_clips", "short_clips", "faststart_copy", "truncated_copy", "text_as_video", "mapped_clip"]
 

@@ -63,7 +63,7 @@ def load_nodes(pack_dir) -> Any:
     """Load core's extra nodes and this pack exactly as ComfyUI's startup does."""
     import nodes
 
-    from scripts.comfy_host import load_nodes_with_pack
+    from omnimatte_host.comfy_host import load_nodes_with_pack
 
     load_nodes_with_pack()
     capture, source = _capture_node_class()
@@ -97,7 +97,7 @@ class GraphRunner:
     """One PromptExecutor reused across graphs (ComfyUI's cache then works as in the app)."""
 
     def __init__(self) -> None:
-        from scripts.comfy_host import prompt_executor
+        from omnimatte_host.comfy_host import prompt_executor
 
         self.server = _ServerStub()
         self.executor = prompt_executor(self.server)
@@ -127,7 +127,7 @@ class GraphInvalid(Exception):
 
 def widget_defaults(node_type: str) -> dict[str, Any]:
     """Default widget values of a node's required inputs as the host defines them (they differ between hosts)."""
-    from scripts import workflow_format as wf
+    from omnimatte_workflows import workflow_format as wf
 
     spec = wf.node_definition(node_type)
     required = spec["input"].get("required", {})

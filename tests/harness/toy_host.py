@@ -38,7 +38,7 @@ def toy_vae_load_error() -> str | None:
     """Build an 8-wide Wan VAE through ComfyUI's own VAE class; a message saying what broke, or None."""
     import comfy.sd
 
-    from scripts import random_models as rm
+    from training import random_models as rm
 
     state = rm.vae_state_dict(seed=0, dim=8)
     try:
@@ -56,7 +56,7 @@ def toy_vae_load_error() -> str | None:
 
 def require_toy_world(comfy_path: Path) -> None:
     """Skip on a host version known too old; on any other host fail, naming the fix, if the toy VAE won't load."""
-    from scripts.comfy_host import comfyui_version
+    from omnimatte_host.comfy_host import comfyui_version
 
     version = comfyui_version(comfy_path)
     reason = too_old_reason(version)
@@ -65,6 +65,6 @@ def require_toy_world(comfy_path: Path) -> None:
     error = toy_vae_load_error()
     if error is not None:
         pytest.fail(f"toy world on ComfyUI {version} at {comfy_path}: {error}. Fix: the toy-world loading in "
-                    "scripts/random_models.py and training/loaders.py must follow the host's VAE loader "
+                    "training/random_models.py and training/loaders.py must follow the host's VAE loader "
                     f"(or, if this host is too old, raise TOY_WORLD_MIN_VERSION in {Path(__file__).name})",
                     pytrace=False)

@@ -13,7 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
-from scripts import comfy_host
+from omnimatte_host import comfy_host
 
 log = logging.getLogger("omnimatte.run")
 LOADERS = {  # (node type, input) → (models folder, what it is, where to get it)

@@ -17,46 +17,19 @@ import sys
 import time
 from pathlib import Path
 
-from scripts import batch_clips, batch_report, comfy_host, run_logging
-from scripts.batch_clips import Clip
-from scripts.graph_run import GraphRunner, RunError
+from omnimatte_host import comfy_host
+from omnimatte_run import batch_clips
+from omnimatte_run import batch_report
+from omnimatte_run.batch_clips import Clip, first_line, run_clip
+from omnimatte_run.graph_run import GraphRunner, RunError
 
 log = logging.getLogger("omnimatte.batch")
 EXIT_FAILED, EXIT_INTERRUPTED = 2, 130
 
 
-def run_clip(args: argparse.Namespace, clip: Clip, runner: GraphRunner) -> None:
-    """Run one clip (its status, seconds and reason set here); never raises for the clip's own failure."""
-    from scripts.run_workflow import run_on_files
-
-    batch_clips.clear_leftovers(args, clip)
-    moved = batch_clips.set_aside(args, clip)
-    started, cpu_started = time.monotonic(), time.process_time()
-    succeeded = False
-    try:
-        run_on_files(batch_clips.clip_args(args, clip), runner)
-        clip.status, succeeded = "ran", True
-    except RunError as err:
-        clip.status, clip.reason = "failed", first_line(err)
-        log.error("clip %s failed: %s", clip.name, err)
-    except Exception as err:  # noqa: BLE001 - one bad clip never stops the batch; the traceback goes to the log
-        logging.getLogger("omnimatte.crash").error(run_logging.CRASH_MARKER, exc_info=True)
-        log.error("clip %s failed unexpectedly: %s (traceback in the log)", clip.name, err)
-        clip.status, clip.reason = "failed", f"{type(err).__name__}: {first_line(err)}"
-    finally:
-        clip.seconds = round(time.monotonic() - started, 2)
-        clip.cpu_seconds = round(time.process_time() - cpu_started, 2)
-        batch_clips.finish_aside(moved, succeeded)
-
-
-def first_line(err: BaseException) -> str:
-    """The one-line reason in the table (the whole message is in the log)."""
-    return (str(err).strip().splitlines() or [""])[0]
-
-
 def run_local(args: argparse.Namespace, clips: list[Clip], comfy_path: Path) -> None:
     """The clips to run, one after another in this process with the models loaded once."""
-    from scripts.run_workflow import load_host
+    from omnimatte_run.single_run import load_host
 
     todo = [c for c in clips if c.status == "to run"]
     comfy_host.import_comfy(comfy_path, args.threads)
@@ -74,7 +47,7 @@ def main(args: argparse.Namespace, comfy_path: Path, log_path: Path) -> int:
     started = time.monotonic()
     try:
         if args.ray:
-            from scripts import batch_ray
+            from omnimatte_run import batch_ray
 
             batch_ray.import_ray()  # missing: said before any clip is checked
         clips = batch_clips.discover(args.batch)

@@ -7,7 +7,7 @@ templates are always ``mediaType 'image'``, ``mediaSubtype 'jpg'``). Where a wor
 is frames of that run: input, clean plate, alpha matte, layer over a new background. The others need model
 files this machine does not have, so their thumbnail is their graph, drawn from the workflow file.
 
-    python -m scripts.workflow_thumbnails            (rewrites every thumbnail)
+    python -m omnimatte_workflows.workflow_thumbnails            (rewrites every thumbnail)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from scripts import registry_images
+from omnimatte_workflows import registry_images
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 WORKFLOWS = PACK_DIR / "workflows"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import av
 
-from scripts.comfy_host import PACK_DIR
+from omnimatte_host.comfy_host import PACK_DIR
 
 
 def shared_clips() -> Path:

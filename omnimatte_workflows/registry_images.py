@@ -5,7 +5,7 @@ The Comfy Registry and ComfyUI-Manager show ``[tool.comfy] Icon`` (square, at mo
 user sees before installing is what the pack does: the input, the clean plate, the alpha matte
 with the shadow, and the layer over a new background.
 
-    python -m scripts.registry_images     (writes docs/icon.png and docs/banner.png)
+    python -m omnimatte_workflows.registry_images     (writes docs/icon.png and docs/banner.png)
 """
 
 from __future__ import annotations

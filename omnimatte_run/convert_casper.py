@@ -1,8 +1,8 @@
 """Write a copy of a Casper / Wan 2.1 file that ComfyUI's stock loaders read, without changing any value.
 
-    python -m scripts.convert_casper transformer.safetensors casper_1.3b.safetensors   # strip a key prefix
-    python -m scripts.convert_casper Wan2.1-Fun-14B-InP/ wan2.1_fun_14b_inp.safetensors  # join shards
-    python -m scripts.convert_casper casper_lora.safetensors casper_lora_comfy.safetensors
+    python -m omnimatte_run.convert_casper transformer.safetensors casper_1.3b.safetensors   # strip a key prefix
+    python -m omnimatte_run.convert_casper Wan2.1-Fun-14B-InP/ wan2.1_fun_14b_inp.safetensors  # join shards
+    python -m omnimatte_run.convert_casper casper_lora.safetensors casper_lora_comfy.safetensors
 
 A transformer saved under ``transformer.``, ``module.``, ``state_dict.`` (or any other prefix before
 ``patch_embedding.weight``) gets bare Wan 2.1 keys; a diffusers-style sharded folder (or its
@@ -76,7 +76,7 @@ def convert(source: Path, target: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.convert_casper", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m omnimatte_run.convert_casper", description=__doc__.split("\n\n")[0])
     parser.add_argument("source", type=Path, help="a .safetensors file, a folder of shards, or a *.index.json")
     parser.add_argument("target", type=Path, help="the .safetensors file to write")
     args = parser.parse_args(argv)

@@ -14,12 +14,15 @@ import glob
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from omnimatte_core import staging, video_files
-from scripts.graph_run import RunError
-from scripts.run_workflow import SINGLE_OBJECT_WORKFLOWS, check_inputs, layer_folder_name
+from omnimatte_run import run_logging
+from omnimatte_run.graph_run import GraphRunner, RunError
+from omnimatte_run.prompts import SINGLE_OBJECT_WORKFLOWS, layer_folder_name
+from omnimatte_run.single_run import check_inputs
 
 log = logging.getLogger("omnimatte.batch")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v")
@@ -184,3 +187,32 @@ def finish_aside(moved: list[tuple[Path, Path]], succeeded: bool) -> None:
             shutil.rmtree(hidden, ignore_errors=True)
         elif not target.exists():
             os.rename(hidden, target)
+
+
+def run_clip(args: argparse.Namespace, clip: Clip, runner: GraphRunner) -> None:
+    """Run one clip (its status, seconds and reason set here); never raises for the clip's own failure."""
+    from omnimatte_run.single_run import run_on_files
+
+    clear_leftovers(args, clip)
+    moved = set_aside(args, clip)
+    started, cpu_started = time.monotonic(), time.process_time()
+    succeeded = False
+    try:
+        run_on_files(clip_args(args, clip), runner)
+        clip.status, succeeded = "ran", True
+    except RunError as err:
+        clip.status, clip.reason = "failed", first_line(err)
+        log.error("clip %s failed: %s", clip.name, err)
+    except Exception as err:  # noqa: BLE001 - one bad clip never stops the batch; the traceback goes to the log
+        logging.getLogger("omnimatte.crash").error(run_logging.CRASH_MARKER, exc_info=True)
+        log.error("clip %s failed unexpectedly: %s (traceback in the log)", clip.name, err)
+        clip.status, clip.reason = "failed", f"{type(err).__name__}: {first_line(err)}"
+    finally:
+        clip.seconds = round(time.monotonic() - started, 2)
+        clip.cpu_seconds = round(time.process_time() - cpu_started, 2)
+        finish_aside(moved, succeeded)
+
+
+def first_line(err: BaseException) -> str:
+    """The one-line reason in the table (the whole message is in the log)."""
+    return (str(err).strip().splitlines() or [""])[0]

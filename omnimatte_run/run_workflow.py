@@ -16,35 +16,18 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from scripts import comfy_host, model_check, run_logging, run_summary
-from scripts.graph_run import LOADERS, GraphRunner, RunError
-from scripts import workflow_format as wf
-
-if TYPE_CHECKING:
-    from scripts import preflight
+from omnimatte_host import comfy_host
+from omnimatte_run import model_check
+from omnimatte_run import run_logging
+from omnimatte_run import run_summary
+from omnimatte_run.graph_run import RunError
+from omnimatte_run.prompts import MODEL_FLAGS, NEEDS_NEW_BACKGROUND, SETTINGS, SINGLE_OBJECT_WORKFLOWS
+from omnimatte_run.single_run import check_inputs, load_host, run_on_files
 
 log = logging.getLogger("omnimatte.run")
-WORKFLOWS_DIR = comfy_host.PACK_DIR / "workflows"
-MODEL_FLAGS = {"unet": ("UNETLoader", "unet_name"), "text_encoder": ("CLIPLoader", "clip_name"),
-               "clip_vision": ("CLIPVisionLoader", "clip_name"), "vae": ("VAELoader", "vae_name"),
-               "effect_expert": ("LoadOmnimatteExperts", "effect_expert"),
-               "quality_expert": ("LoadOmnimatteExperts", "quality_expert")}
-# every width/height input in the workflows is the working size: the frames, the conditioning, SAM3's
-# first-frame mask (ImageScale) and VOID's conditioning; --width/--height and --toy set them all
-WORKING_SIZE = ("OmnimatteConditioning", "OmnimatteVideoFrames", "ImageScale", "VOIDInpaintConditioning")
-SETTINGS = {"width": WORKING_SIZE, "height": WORKING_SIZE, "mask_threshold": ("OmnimatteConditioning",),
-            "steps": ("BranchWanSampler",), "seed": ("BranchWanSampler",), "tau": ("BranchWanSampler",),
-            "cfg": ("BranchWanSampler",), "window_frames": ("BranchWanSampler",),
-            "window_overlap": ("BranchWanSampler",)}
-NEEDS_NEW_BACKGROUND = "replace_background"
-SINGLE_OBJECT_WORKFLOWS = ("clean_plate_matte", "void_clean_plate_matte")  # the plate matte takes one mask
-OBJECT_MASK_TITLE = "Object mask video"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -135,165 +118,13 @@ def caller_path(path: Path | None) -> Path | None:
     return Path(os.environ.get("OMNIMATTE_CALLER_DIR", os.getcwd())) / path
 
 
-def build_prompt(args: argparse.Namespace, input_names: dict[str, str]) -> dict:
-    """The workflow as an API prompt with this run's inputs, models and settings."""
-    path = Path(args.workflow) if args.workflow.endswith(".json") else WORKFLOWS_DIR / f"{args.workflow}.json"
-    if not path.is_file():
-        raise RunError(f"no workflow {path}. Choose one of: {', '.join(p.stem for p in WORKFLOWS_DIR.glob('*.json'))}")
-    prompt = workflow_prompt(path)
-    masks = [(title[len(OBJECT_MASK_TITLE) + 1:], name) for title, name in input_names.items()
-             if title.startswith(OBJECT_MASK_TITLE + ":")]
-    for title, file_name in input_names.items():
-        if title == wf.KEEP_MASK_TITLE or title.startswith(OBJECT_MASK_TITLE + ":"):
-            continue  # wired in below, at the working size
-        nodes = wf.nodes_titled(prompt, title)
-        if not nodes:
-            raise RunError(f"workflow {path.name} has no node titled '{title}' for this input")
-        for key in nodes:
-            prompt[key]["inputs"]["file"] = file_name
-    text = args.prompt if args.prompt is not None else _prompt_beside(args.video)
-    for key in wf.nodes_titled(prompt, "Background prompt"):
-        prompt[key]["inputs"]["text"] = text
-    if args.toy:
-        prompt = toy_models(prompt)
-    if args.text_embeds:
-        prompt = wf.use_cached_text_embeds(prompt, args.text_embeds)
-    for flag, (node_type, field) in MODEL_FLAGS.items():
-        _set_all(prompt, node_type, field, getattr(args, flag))
-    model_check.add_loras(prompt, args.lora or [])
-    for name, node_types in SETTINGS.items():
-        for node_type in node_types:
-            _set_all(prompt, node_type, name, getattr(args, name))
-    if wf.KEEP_MASK_TITLE in input_names:
-        wf.add_keep_mask(prompt, input_names[wf.KEEP_MASK_TITLE])
-    if masks:
-        try:
-            wf.use_object_masks(prompt, masks)
-        except ValueError as err:
-            raise RunError(f"workflow {path.name}: {err}") from err
-    _set_all(prompt, "SaveOmnimatteLayers", "folder", layer_folder_name(args))
-    _set_all(prompt, "SaveOmnimatteLayers", "rgba_format", args.rgba_format)
-    return prompt
-
-
-def layer_folder_name(args: argparse.Namespace) -> str:
-    """``<clip>-<mask>``: the layout OUT/<clip>-<object>/<layer>/ (the writer numbers a taken one -2, -3 …).
-
-    With several masks, ``<clip>``: the writer adds ``-<mask>`` for each object's folder beside it.
-    """
-    clip = args.clip_name or args.video.stem
-    return clip if len(args.masks) > 1 else f"{clip}-{args.mask.stem}"
-
-
-def workflow_prompt(path: Path) -> dict:
-    """A UI-format workflow file → an API prompt, against the loaded host's node definitions."""
-    ui = json.loads(path.read_text())
-    definitions = {n["type"]: wf.node_definition(n["type"]) for n in ui["nodes"] if n["type"] not in wf.FRONTEND_ONLY}
-    return wf.ui_to_api(ui, definitions)
-
-
-def toy_models(prompt: dict) -> dict:
-    """--toy: the embedded toy world's files and working size; its remover takes no CLIP-H features."""
-    from scripts.build_workflows import TOY_FILES, TOY_SIZE
-
-    prompt = wf.without_clip_vision(wf.use_cached_text_embeds(prompt, TOY_FILES["embeds_name"]))
-    for (node_type, field) in LOADERS:
-        if field in TOY_FILES:
-            _set_all(prompt, node_type, field, TOY_FILES[field])
-    for field in ("width", "height"):  # all of them: frames decoded at 832×480 would be decoded, conditioned
-        for node_type in WORKING_SIZE:  # and matted at that size, only the latent shrunk to the toy's
-            _set_all(prompt, node_type, field, TOY_SIZE)
-    log.warning("--toy: running the embedded TOY models (trained on 128×128 procedural clips). The layers show "
-                "the plumbing only; real footage needs Casper and trained experts (README 'Model files').")
-    return prompt
-
-
-def _set_all(prompt: dict, node_type: str, field: str, value) -> None:
-    if value is None:
-        return
-    for node in prompt.values():
-        if node["class_type"] == node_type:
-            node["inputs"][field] = value
-
-
-def _prompt_beside(video: Path) -> str:
-    meta = video.parent / "prompt.json"
-    if meta.is_file():
-        return json.loads(meta.read_text()).get("bg", "")
-    return "a video of a beautiful background."
-
-
 def run(args: argparse.Namespace) -> dict:
     load_host(args)
     if args.demo:
-        from scripts import toy_demo
+        from omnimatte_run import toy_demo
 
         return toy_demo.run_demo(args)
     return run_on_files(args)
-
-
-def load_host(args: argparse.Namespace) -> None:
-    """ComfyUI's nodes and this pack, and the user's extra model paths (once per process)."""
-    if args.extra_model_paths:
-        from utils.extra_config import load_extra_path_config
-
-        load_extra_path_config(str(args.extra_model_paths))
-    comfy_host.load_nodes_with_pack()
-
-
-def run_on_files(args: argparse.Namespace, runner: GraphRunner | None = None) -> dict:
-    """One clip through the workflow; a batch passes its ``runner`` (models stay loaded between clips)."""
-    import folder_paths
-
-    inputs = {"Input video": args.video}
-    if len(args.masks) > 1:
-        inputs.update({f"{OBJECT_MASK_TITLE}:{m.stem}": m for m in args.masks})
-    else:
-        inputs[OBJECT_MASK_TITLE] = args.mask
-    if args.keep_mask:
-        inputs[wf.KEEP_MASK_TITLE] = args.keep_mask
-    if args.new_background:
-        inputs["New background video"] = args.new_background
-    with tempfile.TemporaryDirectory(prefix="omnimatte-input-") as input_dir:
-        names = {}
-        for title, path in inputs.items():
-            names[title] = f"{args.clip_name or ''}{len(names)}_{path.name}"  # unique across a batch's clips
-            _link_or_copy(path, Path(input_dir) / names[title])
-        folder_paths.set_input_directory(input_dir)
-        prompt = build_prompt(args, names)
-        if not args.toy:  # the transformer and LoRAs from their headers, before anything loads
-            model_check.check_for_run(prompt, RunError)
-        return (runner or GraphRunner()).execute(prompt, args.out)
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """Inputs reach ComfyUI's input folder as hard links (no copy of a large clip), or copies across file
-    systems (ComfyUI refuses symlinks that point outside its input folder)."""
-    try:
-        os.link(source.resolve(), target)
-    except OSError:
-        shutil.copy(source, target)
-
-
-def check_inputs(args: argparse.Namespace) -> preflight.Report:
-    """Broken files are errors and suspicious inputs warnings (errors with --strict), before anything loads."""
-    from scripts import preflight
-
-    paths = {role: getattr(args, role) for role in preflight.ROLES if getattr(args, role) is not None}
-    if len(args.masks) > 1:
-        del paths["mask"]
-        paths.update({f"mask:{m.stem}": m for m in args.masks})
-    try:
-        report = preflight.check_inputs(paths, args.allow_truncated)
-    except preflight.InputError as err:
-        raise RunError(str(err)) from err
-    for warning in report.warnings:
-        log.warning("input check: %s", warning)
-    if report.warnings and args.strict:
-        raise RunError(f"--strict: stopping on {len(report.warnings)} input warning(s) above. Fix the inputs, "
-                       "or run without --strict if they are what you meant.")
-    log.info("inputs: %s", ", ".join(f"{preflight.role_name(r)} {n} frames" for r, n in report.frames.items()))
-    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -305,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error(comfy_host.NO_HOST_MESSAGE)
         return 3
     if args.batch is not None:
-        from scripts import batch
+        from omnimatte_run import batch
 
         return batch.main(args, path, log_path)
     try:

@@ -1,8 +1,8 @@
 """Find the ComfyUI host and import it as a library (CPU when no GPU, explicit threads).
 
-Used by the tests, benchmarks and training scripts. ComfyUI's folder goes first on
+Used by the runner, the builders, the tests, benchmarks and training. ComfyUI's folder goes first on
 ``sys.path`` (its ``nodes.py`` must win over this pack's ``nodes/``); the pack folder goes
-last so ``scripts``/``training`` stay importable.
+last so the pack's own packages (``omnimatte_run``, ``training`` …) stay importable.
 """
 
 from __future__ import annotations

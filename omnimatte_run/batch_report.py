@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from scripts.batch_clips import Clip
+from omnimatte_run.batch_clips import Clip
 
 REPORT_NAME = "batch_report.json"
 PLAN = {"to run": "will run", "already done": "done, skipped (--force redoes it)", "refused": "will not run"}

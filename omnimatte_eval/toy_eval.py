@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from scripts.build_workflows import TOY_FILES, TOY_SIZE, TOY_STEPS
+from omnimatte_workflows.toy_graph import TOY_FILES, TOY_SIZE, TOY_STEPS
 
 NONE = "none"
 

@@ -16,9 +16,11 @@ import logging
 import os
 from pathlib import Path
 
-from scripts import batch, batch_clips, comfy_host, run_logging
-from scripts.batch_clips import Clip
-from scripts.graph_run import GraphRunner, RunError
+from omnimatte_run import batch_clips
+from omnimatte_host import comfy_host
+from omnimatte_run import run_logging
+from omnimatte_run.batch_clips import Clip
+from omnimatte_run.graph_run import GraphRunner, RunError
 
 log = logging.getLogger("omnimatte.batch")
 ATTEMPTS = 2  # a clip whose worker dies this many times is reported failed (it may be what kills them)
@@ -31,7 +33,7 @@ class ClipWorker:
     """One ComfyUI process on one GPU (or CPU): loads the pack once, then runs clips as they come."""
 
     def __init__(self, args: argparse.Namespace, comfy_path: Path):
-        from scripts.run_workflow import load_host
+        from omnimatte_run.single_run import load_host
 
         self.args = args
         run_logging.setup(args.out, args.verbose)
@@ -47,7 +49,7 @@ class ClipWorker:
 
     def run(self, clip: Clip) -> Clip:
         log.info("worker %d: clip %s", os.getpid(), clip.name)
-        batch.run_clip(self.args, clip, self.runner)
+        batch_clips.run_clip(self.args, clip, self.runner)
         return clip
 
 
@@ -61,7 +63,7 @@ def import_ray():
 
 def start(ray, args: argparse.Namespace) -> int:
     """Join the cluster (``--ray ADDRESS``) or start a local one; → how many workers to run."""
-    # `scripts` importable in every worker; no progress bars forwarded from each (the driver reports each clip)
+    # the pack's packages importable in every worker; no progress bars forwarded from each (the driver reports each clip)
     environment = {"env_vars": {"PYTHONPATH": str(comfy_host.PACK_DIR), "TQDM_DISABLE": "1"}}
     if args.ray == "local":
         cpus = max(os.cpu_count() or 1, (args.workers or 1) * (args.threads or 1))
@@ -71,7 +73,7 @@ def start(ray, args: argparse.Namespace) -> int:
         try:
             ray.init(address=args.ray, runtime_env=environment, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as err:
-            raise RunError(f"--ray {args.ray}: no Ray cluster answered there ({batch.first_line(err)}). Give the "
+            raise RunError(f"--ray {args.ray}: no Ray cluster answered there ({batch_clips.first_line(err)}). Give the "
                            "head node's address as `ray status` on it shows (HOST:6379), or --ray alone for a "
                            "local cluster.") from err
     gpus = int(ray.cluster_resources().get("GPU", 0))
@@ -90,9 +92,9 @@ def start_local(ray, **options) -> None:
         except Exception as err:  # noqa: BLE001 - Ray raises a bare Exception for a start-up time-out
             ray.shutdown()
             if attempt == STARTS:
-                raise RunError(f"--ray: the local Ray cluster did not start in {STARTS} tries ({batch.first_line(err)})"
+                raise RunError(f"--ray: the local Ray cluster did not start in {STARTS} tries ({batch_clips.first_line(err)})"
                                ". The machine may be overloaded: try again later, or run without --ray.") from err
-            log.warning("ray: the local cluster did not start (%s); trying again", batch.first_line(err))
+            log.warning("ray: the local cluster did not start (%s); trying again", batch_clips.first_line(err))
 
 
 def run(args: argparse.Namespace, clips: list[Clip], comfy_path: Path) -> None:
@@ -140,10 +142,10 @@ class Scheduler:
             self.idle.append(self.new_worker())  # a new worker takes the dead one's place
             if self.attempts[clip.name] < ATTEMPTS:
                 log.warning("clip %s: its worker died (%s); running it again on another worker", clip.name,
-                            batch.first_line(err))
+                            batch_clips.first_line(err))
                 queue.insert(0, clip)
                 return False
-            clip.status, clip.reason = "failed", f"its worker died {ATTEMPTS} times ({batch.first_line(err)})"
+            clip.status, clip.reason = "failed", f"its worker died {ATTEMPTS} times ({batch_clips.first_line(err)})"
             return True
         for name in ("status", "reason", "seconds", "cpu_seconds"):  # what the worker's copy learned
             setattr(clip, name, getattr(done, name))
