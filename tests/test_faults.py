@@ -159,3 +159,65 @@ def test_interrupt_from_the_page_while_saving_keeps_nothing_and_the_next_run_is_
         reference = sorted((output / "faults" / "fresh" / layer).glob("*.png"))
         assert len(after) == len(reference) == FRAMES
         assert all(a.read_bytes() == b.read_bytes() for a, b in zip(after, reference)), layer
+
+
+TOY_API = PACK_DIR / "tests" / "workflows_api" / "toy_world_demo.json"
+TOY_STEPS, TOY_WINDOW, TOY_OVERLAP = 8, 9, 4  # 17 toy frames in two windows
+SAMPLER = "8"  # BranchWanSampler's id in the toy demo's API prompt
+LOADERS = ("1", "2")  # UNETLoader, ModelSamplingSD3: the base MODEL every run shares from the cache
+
+
+def windowed_toy_prompt(seed: int, folder: str) -> dict:
+    """The toy demo with few steps, two sampler windows, and its layers saved under ``folder``."""
+    import json
+
+    prompt = json.loads(TOY_API.read_text())
+    prompt[SAMPLER]["inputs"].update(seed=seed, steps=TOY_STEPS, window_frames=TOY_WINDOW, window_overlap=TOY_OVERLAP)
+    for node in prompt.values():
+        if node["class_type"] == "SaveImage":
+            layer = node["inputs"]["filename_prefix"].split("/")[1]
+            node["inputs"]["filename_prefix"] = f"{folder}/{layer}/{layer}"
+    return prompt
+
+
+def wait_for_sampler_step(server: ComfyServer, log_from: int, step: int, timeout_s: float = 240) -> None:
+    """Until the sampler's progress bar (in the server's log after ``log_from``) shows ``step`` of TOY_STEPS done:
+    the sampler is then inside its windowed model calls, where the run spends its time."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if f" {step}/{TOY_STEPS} [" in server.log_text()[log_from:]:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"the sampler never reached step {step}:\n{server.log_tail()}")
+
+
+def layer_pixels(folder: Path) -> dict[str, bytes]:
+    """Each saved PNG's pixels (SaveImage embeds the prompt, whose folder names differ between runs)."""
+    from PIL import Image
+
+    return {str(p.relative_to(folder)): Image.open(p).tobytes() for p in sorted(folder.rglob("*.png"))}
+
+
+@pytest.mark.server
+def test_interrupt_inside_a_sampler_window_keeps_the_model_and_the_next_run_matches_a_fresh_one(comfy_server):
+    output = comfy_server.base_dir / "output" / "faults"
+    fresh = wait_for(comfy_server, queue(comfy_server, windowed_toy_prompt(43, "faults/window_fresh")))
+    assert fresh["status"]["status_str"] == "success", fresh["status"]
+    log_from = len(comfy_server.log_text())
+    cut_id = queue(comfy_server, windowed_toy_prompt(44, "faults/window_cut"))
+    wait_for_sampler_step(comfy_server, log_from, 2)
+    status, _ = comfy_server.post_json("/interrupt", {})
+    assert status == 200
+    cut = wait_for(comfy_server, cut_id)
+    assert "execution_interrupted" in messages(cut), cut["status"]
+    assert messages(cut)["execution_interrupted"]["node_id"] == SAMPLER  # stopped inside the sampler
+    assert comfy_server.get_json("/system_stats")["system"], "the server went down"
+    assert not (output / "window_cut").exists(), "the interrupted run wrote layers"
+    again = wait_for(comfy_server, queue(comfy_server, windowed_toy_prompt(43, "faults/window_again")))
+    assert again["status"]["status_str"] == "success", again["status"]
+    cached = set(messages(again)["execution_cached"]["nodes"])
+    assert set(LOADERS) <= cached, "the base MODEL was reloaded: this run would not show a leftover patch"
+    assert SAMPLER not in cached, "the sampler did not run again: nothing was compared"
+    before, after = layer_pixels(output / "window_fresh"), layer_pixels(output / "window_again")
+    assert len(before) == 4 * 17 and before.keys() == after.keys()
+    assert after == before, "the run after an interrupted one differs from the fresh run: state leaked"
