@@ -68,9 +68,40 @@ def import_comfy(comfy_path: Path | None = None, threads: int | None = THREADS) 
 def comfyui_version(comfy_path: Path) -> str:
     import re
 
-    text = (comfy_path / "comfyui_version.py").read_text()
-    match = re.search(r'__version__\s*=\s*"([^"]+)"', text)
+    file = comfy_path / "comfyui_version.py"
+    match = re.search(r'__version__\s*=\s*"([^"]+)"', file.read_text()) if file.is_file() else None
     return match.group(1) if match else "unknown"
+
+
+def parse_version(text: str) -> tuple[int, ...] | None:
+    """``"0.3.64"`` → ``(0, 3, 64)``; None when the text is not a dotted version."""
+    import re
+
+    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", text)
+    return tuple(int(p) for p in match.group(1).split(".")) if match else None
+
+
+def required_comfyui() -> str:
+    """The oldest ComfyUI the pack supports: pyproject.toml's ``requires-comfyui`` (``>=0.33.0`` → ``0.33.0``)."""
+    import re  # read as text: tomllib is Python 3.11+, the pack supports 3.10
+
+    match = re.search(r'^requires-comfyui\s*=\s*">=\s*([\d.]+)"', (PACK_DIR / "pyproject.toml").read_text(), re.M)
+    if match is None:
+        raise ValueError("pyproject.toml has no requires-comfyui = \">=X.Y.Z\" line")
+    return match.group(1)
+
+
+def version_problem(comfy_path: Path) -> str | None:
+    """Why the host at ``comfy_path`` is too old for the pack (the runner and the tests stop on it), or None
+    when it is new enough or its version cannot be read."""
+    found, needed = comfyui_version(comfy_path), required_comfyui()
+    version = parse_version(found)
+    if version is None or version >= parse_version(needed):
+        return None
+    return (f"ComfyUI {found} at {comfy_path} is older than EasyOmnimatte supports (>= {needed}, "
+            "requires-comfyui in pyproject.toml; the embedded toy world and the SAM3/VOID workflows need it). "
+            f"Fix: update that ComfyUI (git pull there, or ComfyUI-Manager's 'Update ComfyUI'), or point "
+            f"COMFYUI_PATH at ComfyUI {needed} or newer")
 
 
 def prompt_executor(server):

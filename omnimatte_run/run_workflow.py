@@ -135,6 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     if path is None:
         log.error(comfy_host.NO_HOST_MESSAGE)
         return 3
+    if comfy_host.version_problem(path):
+        log.error(comfy_host.version_problem(path))
+        return 3
     if args.batch is not None:
         from omnimatte_run import batch
 

@@ -20,6 +20,9 @@ def pytest_configure(config):
                                        "version known too old for it, failed if it cannot load)")
     if COMFY_PATH is None:
         pytest.exit(host.NO_HOST_MESSAGE, returncode=3)
+    too_old = host.version_problem(COMFY_PATH)
+    if too_old:  # one reason for the whole suite, before anything imports that host
+        pytest.exit(too_old, returncode=3)
     host.import_comfy(COMFY_PATH)
 
 

@@ -8,7 +8,6 @@ test into a green skip after a host refactor, so any other host must load the to
 from __future__ import annotations
 
 import functools
-import re
 from pathlib import Path
 
 import pytest
@@ -18,14 +17,10 @@ TOY_WORLD_MARK = "toy_world"
 needs_toy_world = pytest.mark.toy_world  # conftest.py's setup hook calls require_toy_world for these tests
 
 
-def parse_version(text: str) -> tuple[int, ...] | None:
-    """``"0.3.64"`` → ``(0, 3, 64)``; None when the text is not a dotted version (then nothing is skipped)."""
-    match = re.match(r"\s*v?(\d+(?:\.\d+)*)", text)
-    return tuple(int(p) for p in match.group(1).split(".")) if match else None
-
-
 def too_old_reason(version_text: str) -> str | None:
     """Why this host version cannot run the toy world, or None when it should (or is unknown)."""
+    from omnimatte_host.comfy_host import parse_version
+
     version = parse_version(version_text)
     if version is None or version >= TOY_WORLD_MIN_VERSION:
         return None
