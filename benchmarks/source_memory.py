@@ -109,11 +109,11 @@ def writer_breakdown(width: int, height: int, frames: int) -> dict[str, float]:
     import torch
     from fractions import Fraction
 
-    from omnimatte_core import conditioning, layer_writer, video_files
+    from omnimatte_core import frame_geometry, layer_writer, video_files
 
     source = str(CACHE / f"{width}x{height}x{frames}.mp4")
     work_h, work_w = int(WORKING[1]), int(WORKING[0])
-    background = video_files.read_resized(source, work_h, work_w, conditioning.resize_frames)
+    background = video_files.read_resized(source, work_h, work_w, frame_geometry.resize_frames)
     alpha = torch.linspace(0, 1, work_w).expand(frames, work_h, work_w).contiguous()
     timings = {}
     started = time.monotonic()

@@ -7,7 +7,7 @@ import logging
 import comfy.model_management
 from comfy_api.latest import io
 
-from omnimatte_core import conditioning as casper
+from omnimatte_core import frame_geometry as geometry
 from omnimatte_core import plate_matte
 from .checks import CATEGORY, check_finite, check_mask_fits
 
@@ -75,7 +75,7 @@ def _fit_plate(video, plate):
     if plate.shape[0] not in (1, n):
         raise ValueError(f"{NODE}: 'clean_plate' has {plate.shape[0]} frames but the video has {n}. Give the plate "
                          "of this clip (same frame range) or a single still plate.")
-    plate = casper.resize_frames(plate.float(), h, w)
+    plate = geometry.resize_frames(plate.float(), h, w)
     return plate.expand(n, -1, -1, -1) if plate.shape[0] == 1 else plate
 
 

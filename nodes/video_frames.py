@@ -13,7 +13,7 @@ import comfy.model_management
 import comfy.utils
 from comfy_api.latest import io
 
-from omnimatte_core import conditioning as casper
+from omnimatte_core import frame_geometry as geometry
 from omnimatte_core import video_files
 from .checks import CATEGORY
 from .video_source import from_video
@@ -70,10 +70,10 @@ class OmnimatteVideoFrames(io.ComfyNode):
 
         stops: list[str] = []  # decode errors part-way: damage whatever the header declares
         if source.frames is not None:
-            frames = casper.resize_frames(source.frames[..., :3].float(), height, width).clamp(0.0, 1.0)
+            frames = geometry.resize_frames(source.frames[..., :3].float(), height, width).clamp(0.0, 1.0)
         else:
             try:
-                frames = video_files.read_resized(source.file, height, width, casper.resize_frames, CHUNK,
+                frames = video_files.read_resized(source.file, height, width, geometry.resize_frames, CHUNK,
                                                   source.start_time, source.duration, on_chunk, stops)
             except video_files.VideoFileError as err:
                 raise ValueError(f"{NODE}: the video {err}. Load a different file.") from err

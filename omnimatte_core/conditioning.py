@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from . import frame_geometry as geometry
 from . import trimask as tm
 from .trimask import pair_count  # noqa: F401  (nodes call it as conditioning.pair_count)
 
@@ -59,22 +60,13 @@ class CasperInputs:
 
     def working_frames(self, index: torch.Tensor) -> torch.Tensor:
         """Frame indices of the padded clip [t] → working-size frames [t, h, w, 3] (mirror padding in time)."""
-        picked = self.source_video[tm.mirror_index(self.source.frames, index)][..., :3].float()
-        return resize_frames(picked, self.height, self.width)
+        picked = self.source_video[geometry.mirror_index(self.source.frames, index)][..., :3].float()
+        return geometry.resize_frames(picked, self.height, self.width)
 
     @property
     def video(self) -> torch.Tensor:
         """The whole padded working-size clip [Np, h, w, 3] (small clips and tests; the VAE streams)."""
         return self.working_frames(torch.arange(self.source.padded_frames))
-
-
-def resize_frames(frames: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """[N, H, W, C] → [N, height, width, C], antialiased bilinear (either direction)."""
-    if frames.shape[1:3] == (height, width):
-        return frames
-    x = frames.movedim(-1, 1)
-    x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
-    return x.movedim(1, -1)
 
 
 def broadcast_mask(mask: torch.Tensor, frames: int) -> torch.Tensor:
@@ -108,13 +100,13 @@ def casper_inputs(video: torch.Tensor, object_masks: list[torch.Tensor], keep_ma
     the others kept) and a last pair removing them all (``trimask.object_trimasks``).
     """
     n, src_h, src_w = video.shape[:3]
-    padded = tm.padded_length(n)
+    padded = geometry.padded_length(n)
     objects = [working_mask(m, n, height, width, threshold) for m in object_masks]
     keep = working_mask(keep_mask, n, height, width, threshold) if keep_mask is not None else None
     trimasks = tm.object_trimasks(objects, keep, dilation_px)  # [P, N, h, w]
     del objects, keep
     if padded != n:
-        trimasks = torch.stack([tm.mirror_pad_time(t, padded) for t in trimasks])
+        trimasks = torch.stack([geometry.mirror_pad_time(t, padded) for t in trimasks])
     concat_mask = torch.cat([latent_trimask(t) for t in trimasks]).repeat_interleave(2, dim=0)
     return CasperInputs(video, height, width, trimasks, concat_mask, SourceInfo(n, src_h, src_w, padded))
 
@@ -123,4 +115,4 @@ def layers_to_source(frames: torch.Tensor, source: SourceInfo | None) -> torch.T
     """Decoded [Np, h, w, C] → the source's frame count and size (padding cropped, size restored)."""
     if source is None:
         return frames
-    return resize_frames(frames[: source.frames], source.height, source.width)
+    return geometry.crop_and_restore(frames, source.frames, source.height, source.width)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from . import layers, quantise
-from .conditioning import resize_frames
+from .frame_geometry import resize_frames
 
 log = logging.getLogger(__name__)
 LAYER_NAMES = ("rgba", "alpha", "background", "foreground", "composite")

@@ -75,30 +75,6 @@ def object_trimasks(objects: list[torch.Tensor], keep_mask: torch.Tensor | None,
     return trimasks
 
 
-def padded_length(frames: int) -> int:
-    """Smallest 4n+1 ≥ frames (Wan's VAE compresses time by 4 after the first frame)."""
-    return 4 * math.ceil((frames - 1) / 4) + 1
-
-
-def mirror_pad_time(video: torch.Tensor, length: int) -> torch.Tensor:
-    """Pad [N, …] to ``length`` frames by reflecting in time (… N-2, N-1, N-2, …); never drops frames."""
-    n = video.shape[0]
-    if length < n:
-        raise ValueError(f"cannot pad {n} frames down to {length}")
-    if length == n:
-        return video
-    return video[mirror_index(n, torch.arange(length))]
-
-
-def mirror_index(frames: int, index: torch.Tensor) -> torch.Tensor:
-    """Frame indices of the mirror-padded clip [t] → the source frames [t] they show."""
-    if frames == 1:
-        return torch.zeros_like(index)
-    period = 2 * (frames - 1)
-    t = index % period
-    return torch.where(t < frames, t, period - t)
-
-
 def pack_trimask(trimask: torch.Tensor) -> torch.Tensor:
     """[N=4k+1, H, W] → [1, 4, k+1, H, W]: frame 0 repeated to make 4(k+1) frames, grouped by 4."""
     n, h, w = trimask.shape

@@ -217,7 +217,7 @@ class PlainClip:
 
 def window_starts(frames: int, window_frames: int, overlap_frames: int) -> list[int]:
     """The latent frame each window starts at, for a clip of ``frames`` video frames."""
-    from omnimatte_core.trimask import padded_length
+    from omnimatte_core.frame_geometry import padded_length
     from omnimatte_core.windows import WindowPlan, latent_frames
 
     return WindowPlan.from_video_frames(window_frames, overlap_frames).starts(latent_frames(padded_length(frames)))
@@ -225,7 +225,7 @@ def window_starts(frames: int, window_frames: int, overlap_frames: int) -> list[
 
 def latent_overlap_frames(frames: int, window_frames: int, overlap_frames: int) -> torch.Tensor:
     """bool [frames]: the video frames whose latent frame lies where two windows overlap."""
-    from omnimatte_core.trimask import padded_length
+    from omnimatte_core.frame_geometry import padded_length
     from omnimatte_core.windows import WindowPlan, latent_frames
 
     plan = WindowPlan.from_video_frames(window_frames, overlap_frames)

@@ -53,5 +53,5 @@ def test_casper_inputs_pad_and_remember_the_source(core):
 
 def test_resize_frames_keeps_constant_images_exact(core):
     frames = torch.full((2, 30, 50, 3), 0.25)
-    assert torch.allclose(core.conditioning.resize_frames(frames, 16, 32), torch.tensor(0.25))
-    assert core.conditioning.resize_frames(frames, 30, 50) is frames
+    assert torch.allclose(core.frame_geometry.resize_frames(frames, 16, 32), torch.tensor(0.25))
+    assert core.frame_geometry.resize_frames(frames, 30, 50) is frames

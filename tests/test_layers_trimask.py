@@ -69,15 +69,15 @@ def test_trimask_values_dilation_and_keep(core):
 
 @pytest.mark.parametrize("frames,expected", [(1, 1), (2, 5), (5, 5), (6, 9), (81, 81), (85, 85), (200, 201)])
 def test_padded_length_is_4n_plus_1(core, frames, expected):
-    assert core.trimask.padded_length(frames) == expected
+    assert core.frame_geometry.padded_length(frames) == expected
 
 
 def test_mirror_pad_keeps_every_frame_and_reflects(core):
     video = torch.arange(6).float().view(6, 1)
-    padded = core.trimask.mirror_pad_time(video, 9)
+    padded = core.frame_geometry.mirror_pad_time(video, 9)
     assert padded.flatten().tolist() == [0, 1, 2, 3, 4, 5, 4, 3, 2]
-    assert core.trimask.mirror_pad_time(torch.ones(1, 2), 5).shape == (5, 2)
-    assert core.trimask.mirror_pad_time(torch.arange(2.).view(2, 1), 5).flatten().tolist() == [0, 1, 0, 1, 0]
+    assert core.frame_geometry.mirror_pad_time(torch.ones(1, 2), 5).shape == (5, 2)
+    assert core.frame_geometry.mirror_pad_time(torch.arange(2.).view(2, 1), 5).flatten().tolist() == [0, 1, 0, 1, 0]
 
 
 def test_pack_trimask_repeats_frame_zero_and_groups_by_four(core):

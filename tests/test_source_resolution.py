@@ -32,7 +32,7 @@ def clip(tmp_path_factory) -> dict[str, Path]:
 def working_layers(core, clip):
     """Plausible working-size layers: the clip itself downsized as 'background', a smooth alpha ramp."""
     frames = torch.cat(list(core.video_files.iter_chunks(str(clip["video"]), 8)))
-    background = core.conditioning.resize_frames(frames, WORK_H, WORK_W)
+    background = core.frame_geometry.resize_frames(frames, WORK_H, WORK_W)
     ramp = torch.linspace(0, 1, WORK_W).expand(WORK_H, WORK_W)
     alpha = torch.stack([(ramp + 0.02 * i).clamp(0, 1) for i in range(FRAMES)])
     return frames, background, alpha
@@ -55,8 +55,8 @@ def test_streamed_layers_equal_the_all_in_memory_recovery(core, clip, working_la
     files = core.layer_writer.write_layers(core.video_files.iter_chunks(str(clip["video"]), 5), background, alpha,
                                            request)
     assert {k: len(v) for k, v in files.items()} == {"rgba": FRAMES, "alpha": FRAMES, "background": 1}
-    big_bg = core.conditioning.resize_frames(background, HEIGHT, WIDTH).clamp(0, 1)
-    big_alpha = core.conditioning.resize_frames(alpha.unsqueeze(-1), HEIGHT, WIDTH)[..., 0].clamp(0, 1)
+    big_bg = core.frame_geometry.resize_frames(background, HEIGHT, WIDTH).clamp(0, 1)
+    big_alpha = core.frame_geometry.resize_frames(alpha.unsqueeze(-1), HEIGHT, WIDTH)[..., 0].clamp(0, 1)
     foreground = core.layers.recover_foreground(frames, big_bg, big_alpha)
     expected = core.layer_writer.to_uint8(core.layers.rgba(foreground, big_alpha))
     rgba = _pngs(tmp_path / "run" / "rgba")
@@ -79,8 +79,8 @@ def test_rgba_formats_read_back_with_their_alpha(core, clip, working_layers, tmp
     request = core.layer_writer.WriteRequest(tmp_path / "run", ("rgba", "alpha"), Fraction(16), rgba_format=rgba_format)
     files = core.layer_writer.write_layers(core.video_files.iter_chunks(str(clip["video"]), 8), background, alpha,
                                            request)
-    big_bg = core.conditioning.resize_frames(background, HEIGHT, WIDTH).clamp(0, 1)
-    big_alpha = core.conditioning.resize_frames(alpha.unsqueeze(-1), HEIGHT, WIDTH)[..., 0].clamp(0, 1)
+    big_bg = core.frame_geometry.resize_frames(background, HEIGHT, WIDTH).clamp(0, 1)
+    big_alpha = core.frame_geometry.resize_frames(alpha.unsqueeze(-1), HEIGHT, WIDTH)[..., 0].clamp(0, 1)
     foreground = core.layers.recover_foreground(frames, big_bg, big_alpha)
     decoded = [d for path in files["rgba"] for d in core.video_files.iter_rgba(str(path))]
     expected_files = {"png16": (FRAMES, ".png"), "prores4444": (1, ".mov"), "webm_vp9": (1, ".webm")}[rgba_format]
@@ -167,7 +167,7 @@ def test_frames_node_matches_core_decoding_at_working_size(runner, core, comfy_d
              "c_n": {"class_type": "OmnimatteTestCapture", "inputs": {"value": ["ours", 2], "key": "n"}}}
     result = runner.run(graph)
     assert result.success, result.error_message()
-    stock = core.conditioning.resize_frames(result.captured["stock"], WORK_H, WORK_W).clamp(0, 1)
+    stock = core.frame_geometry.resize_frames(result.captured["stock"], WORK_H, WORK_W).clamp(0, 1)
     ours = result.captured["ours"]
     assert ours.shape == stock.shape == (FRAMES, WORK_H, WORK_W, 3)
     assert (ours - stock).abs().mean().item() < 2 / 255  # rgb24 vs float decoding: rounding only

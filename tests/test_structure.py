@@ -122,3 +122,19 @@ def test_scripts_holds_shell_entry_points_only():
     python = [str(f) for f in files if f.suffix == ".py" and f.parts[0] != "device"]
     assert python == [], f"Python under scripts/ belongs in a package (docs/architecture.md): {python}"
     assert {f.name for f in files if len(f.parts) == 1} == SHELL_ENTRY_POINTS
+
+
+GEOMETRY = ("resize_frames", "padded_length", "mirror_index", "mirror_pad_time", "crop_and_restore")
+
+
+def test_frame_geometry_lives_in_one_core_module():
+    """Resize, padding and crop are defined once, in ``omnimatte_core.frame_geometry``, and conditioning,
+    decoding (``conditioning.layers_to_source``) and the layer writer take them from there. The independent
+    references under tests/ and benchmarks/references/ keep their own copies on purpose."""
+    shipped = [p for p in tracked("*.py") if p.parts[len(PACK_DIR.parts)] not in ("tests", "benchmarks")]
+    defined = [f"{p.relative_to(PACK_DIR)}:{node.name}" for p in shipped
+               for node in ast.walk(ast.parse(p.read_text())) if isinstance(node, ast.FunctionDef)
+               and node.name in GEOMETRY and p.name != "frame_geometry.py"]
+    assert defined == [], f"a second copy of the frame geometry: {defined}"
+    for user in ("conditioning.py", "layer_writer.py"):
+        assert "omnimatte_core.frame_geometry" in imported_modules(PACK_DIR / "omnimatte_core" / user), user

@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from omnimatte_core.trimask import mirror_pad_time
+from omnimatte_core.frame_geometry import mirror_pad_time
 
 from . import procedural
 from .video_io import clip_length, cover_resize, is_clip, read_clip
