@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from training import toy_vae, vae_ranking
 from training.loop import TimeBudget
 from training.build_records import vae_ancestry, with_fixed_steps
@@ -90,3 +92,19 @@ def test_curves_plot_every_stage_of_a_build(tmp_path):
     out = plot_curves(tmp_path / "build", [tmp_path / "r8", tmp_path / "f8a"], tmp_path / "curves.png")
     with Image.open(out) as sheet:
         assert sheet.height == 5 * 400  # VAE, remover and three expert panels
+
+
+def test_effect_last_k_overrides_the_analysis_only_within_the_model(tmp_path):
+    from training import toy_world
+
+    assert toy_world.effect_last_k(2, None) == 2  # no override: the block analysis's suggestion
+    assert toy_world.effect_last_k(2, 3) == 3
+    assert toy_world.effect_last_k(2, 6, blocks=6) == 6
+    for bad in (0, 7):
+        with pytest.raises(SystemExit, match="give 1 to 6"):
+            toy_world.effect_last_k(2, bad, blocks=6)
+    args = toy_world.parser().parse_args(["--work", str(tmp_path / "b"), "--effect-last-k", "3"])
+    build = toy_world.Build(args)
+    assert build.effect_blocks(2) == 3
+    assert json.loads(build.state_path.read_text())["effect_last_k"] == {"suggested": 2, "used": 3}
+    assert "--last-k 3" in " ".join(build.expert_argv("effect", tmp_path, tmp_path, tmp_path, 3))

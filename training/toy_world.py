@@ -65,6 +65,9 @@ def parser() -> argparse.ArgumentParser:
                    help="fit the remover's steps to this wall time (a GPU lease)")
     p.add_argument("--expert-time-budget", type=float, default=None, metavar="SECONDS",
                    help="end each expert's run once this wall time is spent (recorded)")
+    p.add_argument("--effect-last-k", type=int, default=None, metavar="K",
+                   help="put the Effect Expert on the last K blocks instead of the block analysis's suggestion "
+                        "(both are recorded in the build state)")
     p.add_argument("--parallel-experts", action="store_true",
                    help="train the Effect and Quality experts at once, in two processes (one GPU has room)")
     p.add_argument("--package-to", type=Path, default=TOY_DIR, help="where the shipped files go")
@@ -185,6 +188,13 @@ class Build:
         self.run_stage("analyze", out, ["training.analyze_blocks", *argv], lambda: analyze_blocks.main(argv) or out)
         return int(json.loads(out.read_text())["suggested_k"])
 
+    def effect_blocks(self, suggested: int) -> int:
+        """K for the Effect Expert: ``--effect-last-k`` if given, else the analysis's; both recorded."""
+        chosen = effect_last_k(suggested, self.args.effect_last_k)
+        self.state["effect_last_k"] = {"suggested": suggested, "used": chosen}
+        self.save_state()
+        return chosen
+
     def expert_argv(self, role: str, remover: Path, vae: Path, text: Path, last_k: int) -> list[str]:
         """Both experts: the same data, steps, batch and learning rate (a fair ablation); the paper's ranks."""
         a = self.args
@@ -302,7 +312,7 @@ class Build:
         files["remover"] = self.remover(files["vae"], files["text"])
         if until == "remover":
             return
-        k = self.analyze(files["remover"], files["vae"], files["text"])
+        k = self.effect_blocks(self.analyze(files["remover"], files["vae"], files["text"]))
         if until == "analyze":
             return
         for role in ("effect", "quality"):
@@ -330,6 +340,18 @@ def ship_expert(path: Path, target: Path, remover: Path) -> None:
         raise SystemExit(f"{path.name} was trained on another remover than {remover}; rebuild the experts")
     expert.info = replace(expert.info, base_model_name=SHIPPED["remover"][1])
     save_expert(expert, target)
+
+
+def effect_last_k(suggested: int, override: int | None, blocks: int | None = None) -> int:
+    """The Effect Expert's K: the override when given (1 ≤ K ≤ the model's blocks), else the suggestion."""
+    if override is None:
+        return suggested
+    from .toy_remover import RemoverSpec
+
+    limit = blocks or RemoverSpec.num_layers
+    if not 1 <= override <= limit:
+        raise SystemExit(f"--effect-last-k {override}: the toy remover has {limit} blocks; give 1 to {limit}")
+    return override
 
 
 def common_text_dim() -> int:
