@@ -164,6 +164,28 @@ def test_resume_continues_where_it_stopped(run_files):
         train.main(_argv(run_files, split, "--iterations", "6", "--rank", "4", "--resume"))
 
 
+def test_anneal_steps_lower_the_rate_to_the_end_of_the_run(run_files):
+    """--anneal-steps N: the rate is constant, then falls linearly over the last N steps; resumed with a
+    larger --iterations, the fall moves to the new end (the checkpoints record each step's rate)."""
+    from training import train
+    from training.loop import anneal_factor
+
+    assert [anneal_factor(s, 6, 3) for s in range(6)] == [1.0, 1.0, 1.0, 1.0, 2 / 3, 1 / 3]
+    assert [anneal_factor(s, 4, 0) for s in range(4)] == [1.0] * 4
+    out = run_files["dir"] / "anneal"
+    rates = lambda: {int(p.stem[5:]): json.loads(p.read_text())["param_groups"][0]["lr"]  # noqa: E731
+                     for p in (out / "checkpoints").glob("step_*.json")}
+    train.main(_argv(run_files, out, "--iterations", "4", "--checkpoint-every", "1", "--keep-checkpoints", "9",
+                     "--lr", "0.01", "--anneal-steps", "2"))
+    assert rates() == pytest.approx({1: 0.01, 2: 0.01, 3: 0.01, 4: 0.005})
+    assert json.loads((out / "settings.json").read_text())["anneal_steps"] == 2
+    train.main(_argv(run_files, out, "--iterations", "6", "--checkpoint-every", "1", "--keep-checkpoints", "9",
+                     "--lr", "0.01", "--anneal-steps", "2", "--resume"))
+    assert rates() == pytest.approx({1: 0.01, 2: 0.01, 3: 0.01, 4: 0.005, 5: 0.01, 6: 0.005})
+    with pytest.raises(SystemExit, match="--anneal-steps 9"):
+        train.main(_argv(run_files, out, "--iterations", "6", "--anneal-steps", "9"))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

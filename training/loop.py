@@ -1,4 +1,4 @@
-"""Pieces of a plain training loop shared by the toy-world trainers (VAE, remover)."""
+"""Pieces of a plain training loop shared by the trainers (toy VAE, toy remover, experts)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ import torch
 def warmup_cosine(lr: float, step: int, total: int, warmup: int) -> float:
     """Linear warm-up over ``warmup`` steps, then a cosine decay to 0 at ``total``."""
     return lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * step / total))
+
+
+def anneal_factor(step: int, total: int, anneal_steps: int) -> float:
+    """The learning-rate multiplier of step ``step`` (0-based) of ``total``: 1, then a linear fall over the
+    last ``anneal_steps`` steps (the last step gets 1/anneal_steps). A constant rate keeps the expert's
+    weights jittering at batch 2; a short decay at the end settles them, and a run resumed with a larger
+    ``total`` still starts its decay at the new end."""
+    start = total - anneal_steps
+    if anneal_steps <= 0 or step < start:
+        return 1.0
+    return max(total - step, 0) / anneal_steps
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer, params: list[torch.Tensor], loss: torch.Tensor,

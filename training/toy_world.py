@@ -224,8 +224,8 @@ class Build:
         """``--resume`` with more ``--expert-iterations`` than a finished expert ran: train it on.
 
         The finished file is kept beside as ``<role>_expert.step<N>.safetensors`` and training resumes from
-        its last checkpoint; the cosine schedule is recomputed over the new total (a warm restart at half
-        the learning rate when the total doubles), as docs/toy_world.md records.
+        its last checkpoint at the same constant rate (the expert trainer has no schedule unless given
+        ``--anneal-steps``), as docs/toy_world.md records.
         """
         run = self.work / role
         done, settings = run / f"{role}_expert.safetensors", run / "settings.json"

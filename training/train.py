@@ -22,7 +22,7 @@ import torch
 from . import checkpoint as ckpt
 from . import common
 from .distributed import DistInfo, barrier, global_indices, init_distributed, mean_across, shutdown
-from .loop import TimeBudget
+from .loop import TimeBudget, anneal_factor
 
 log = logging.getLogger("training.train")
 
@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
                    help="effect: LoRA on the last K blocks (default: a third of the blocks; pick K with analyze_blocks)")
     p.add_argument("--iterations", type=int, default=8000)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--anneal-steps", type=int, default=0, metavar="N",
+                   help="lower the learning rate linearly to 0 over the run's last N steps (0: constant, the paper's)")
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--max-grad-norm", type=float, default=1.0, help="0 disables clipping")
     p.add_argument("--batch", type=int, default=1, help="clips per process per micro-batch")
@@ -176,7 +178,8 @@ class Trainer:
     # -- loop ------------------------------------------------------------------------------
     def settings(self) -> dict:
         a = self.args
-        return {"role": a.role, "iterations": a.iterations, "lr": a.lr, "weight_decay": a.weight_decay,
+        return {"role": a.role, "iterations": a.iterations, "lr": a.lr, "anneal_steps": a.anneal_steps,
+                "weight_decay": a.weight_decay,
                 "batch": a.batch, "accumulation": a.accumulation, "world": self.info.world, "shift": a.shift,
                 "sigma_range": list(a.sigma_range), "seed": a.seed, "height": a.height, "width": a.width,
                 "frames": a.frames, "foregrounds": a.foregrounds, "backgrounds": a.backgrounds,
@@ -273,6 +276,8 @@ class Trainer:
             total += float(loss.detach()) / a.accumulation
         if a.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.params, a.max_grad_norm)
+        for group in optimizer.param_groups:
+            group["lr"] = a.lr * anneal_factor(step, a.iterations, a.anneal_steps)
         optimizer.step()
         return mean_across(total, info)
 
@@ -345,6 +350,9 @@ def _progress(enabled: bool, initial: int, total: int):
 def main(argv: list[str] | None = None) -> Path | None:
     info = init_distributed()  # before ComfyUI picks its device
     args = common.start_cli(parser(), argv)
+    if not 0 <= args.anneal_steps <= args.iterations:
+        raise SystemExit(f"--anneal-steps {args.anneal_steps}: give 0 (constant rate) to --iterations "
+                         f"({args.iterations})")
     try:
         return Trainer(args, info).run()
     finally:
