@@ -103,3 +103,31 @@ def layer_metrics(video: torch.Tensor, background: torch.Tensor, alpha: torch.Te
         "bg_psnr_outside": rounded(region_psnr(background, gt_background, ~removed_region)),
         "recomposite_psnr_selfcheck": rounded(region_psnr(recomposite(foreground, alpha, background), video)),
     }
+
+
+EDGE_BAND_PX = 3  # object pixels this close to the object's border form its edge band
+
+
+def object_interior(region: torch.Tensor, band: int = EDGE_BAND_PX) -> torch.Tensor:
+    """The pixels of ``region`` [N, H, W] whose whole (2·band+1)² square is in it: the object less its edge band."""
+    import torch.nn.functional as F
+
+    outside = (~region).float().unsqueeze(1)  # [N, 1, H, W]
+    near_outside = F.max_pool2d(outside, 2 * band + 1, stride=1, padding=band).squeeze(1) > 0
+    return region & ~near_outside
+
+
+def alpha_detail(alpha: torch.Tensor, gt_alpha: torch.Tensor, object_region: torch.Tensor,
+                 shadow_region: torch.Tensor) -> dict[str, float | None]:
+    """Where an alpha [N, H, W] goes wrong: its mean beside the truth's, and its MAE, in the object's interior,
+    the object's edge band and the shadow. A too-faint matte shows as a low mean; a blurred one as a low edge
+    mean with a near-true interior; a misplaced one as a high MAE with a true mean."""
+    interior = object_interior(object_region)
+    regions = {"interior": interior, "edge": object_region & ~interior, "shadow": shadow_region}
+    out: dict[str, float | None] = {}
+    for name, region in regions.items():
+        empty = not bool(region.any())
+        out[f"{name}_mean"] = None if empty else float(alpha[region].mean())
+        out[f"{name}_gt_mean"] = None if empty else float(gt_alpha[region].mean())
+        out[f"{name}_mae"] = region_mae(alpha, gt_alpha, region)
+    return out

@@ -84,6 +84,27 @@ class _BlurVae(_IdentityVae):
         return torch.nn.functional.avg_pool2d(latent.movedim(-1, 1), 5, 1, 2, count_include_pad=False).movedim(1, -1)
 
 
+def test_alpha_detail_tells_a_faint_matte_from_a_blurred_one():
+    """benchmarks.alpha_detail's split: a faint matte is low everywhere; a blurred one keeps its interior and
+    loses its edge band; the interior is the object less 3 px (an 8 px square keeps its middle 2 px)."""
+    import torch.nn.functional as F
+
+    _, _, gt_alpha, object_alpha = _synthetic()
+    region, shadow = object_alpha >= 0.5, (gt_alpha >= 0.1) & (object_alpha < 0.05)
+    interior = metrics.object_interior(region)
+    assert interior.sum(dim=(1, 2)).tolist() == [4, 4, 4] and bool(interior[:, 11:13, 11:13].all())
+    truth = metrics.alpha_detail(gt_alpha, gt_alpha, region, shadow)
+    assert truth["interior_mae"] == truth["edge_mae"] == truth["shadow_mae"] == 0.0
+    faint = metrics.alpha_detail(0.6 * gt_alpha, gt_alpha, region, shadow)
+    assert faint["interior_mean"] == pytest.approx(0.6) and faint["edge_mean"] == pytest.approx(0.6)
+    assert faint["shadow_mean"] == pytest.approx(0.3) and faint["shadow_gt_mean"] == pytest.approx(0.5)
+    blurred = F.avg_pool2d(gt_alpha.unsqueeze(1), 5, 1, 2, count_include_pad=False).squeeze(1)
+    detail = metrics.alpha_detail(blurred, gt_alpha, region, shadow)
+    assert detail["interior_mean"] > 0.95 and detail["edge_mean"] < 0.8 and detail["edge_mae"] > 4 * detail["interior_mae"]
+    empty = metrics.alpha_detail(gt_alpha, gt_alpha, region, torch.zeros_like(shadow))
+    assert empty["shadow_mean"] is None and empty["shadow_mae"] is None
+
+
 def test_vae_ceiling_is_the_truth_through_the_round_trip():
     clip = second_world.generate_clip(0).as_toy_clip()
     exact = toy_eval.measure(clip, toy_eval.vae_ceiling_layers(_IdentityVae(), clip))

@@ -1,0 +1,111 @@
+"""Where the experts' alpha goes wrong, on the toy table's held-out clips (issue 22, docs/toy_world.md).
+
+    source scripts/env.sh && "$OMNIMATTE_PY" -m benchmarks.alpha_detail --json
+
+The toy table gives one MAE per region; it cannot tell a matte that is too faint from one that is blurred
+or misplaced, and each asks for a different fix (a larger shadow weight, a base that draws detail, more
+data). Per world and method (``dual``, ``quality_only``, ``effect_only`` at τ 0.5, and ``vae_ceiling``),
+``omnimatte_core.metrics.alpha_detail``: the alpha's mean beside the truth's and its MAE in the object's
+interior, the object's edge band (3 px) and the shadow. Beside them ``dual_seed_spread``: the mean
+|α(seed 43) − α(seed 44)| of the dual run per region, the sampling noise in the error. Writes
+``benchmarks/results/alpha_detail_<world>.png``: the middle frame of the first clips, columns ground truth,
+dual, Quality only, Effect only, VAE ceiling, input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+METHODS = ("dual", "quality_only", "effect_only")
+PICTURE_CLIPS = 3
+SPREAD_SEEDS = (43, 44)
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true", help="print only the JSON object")
+    p.add_argument("--clips", type=int, default=6, help="held-out clips per world")
+    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the toy workflow's)")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--world", choices=("toy", "second", "both"), default="both")
+    return p.parse_args()
+
+
+def method_alphas(models, clip, steps: int) -> dict:
+    """The alphas [N, H, W] of each of METHODS (seed 43), the dual run at seed 44, and the VAE ceiling."""
+    from omnimatte_eval import toy_eval
+    from omnimatte_workflows.toy_graph import TOY_FILES
+
+    effect, quality = TOY_FILES["effect_expert"], TOY_FILES["quality_expert"]
+    pairs = {"dual": (effect, quality), "quality_only": (None, quality), "effect_only": (effect, None)}
+    alphas = {name: toy_eval.decompose(models, clip, e, q, 0.5, steps, seed=SPREAD_SEEDS[0])["alpha"]
+              for name, (e, q) in pairs.items()}
+    alphas["dual_second_seed"] = toy_eval.decompose(models, clip, effect, quality, 0.5, steps,
+                                                    seed=SPREAD_SEEDS[1])["alpha"]
+    alphas["vae_ceiling"] = toy_eval.vae_ceiling_layers(models.vae, clip)["alpha"]
+    return alphas
+
+
+def world_block(models, clips: list, steps: int, picture: Path) -> dict:
+    """One world's rows (means over clips) and its picture."""
+    import torch
+
+    from omnimatte_core.metrics import alpha_detail, object_interior
+    from omnimatte_eval.sheets import grey, labelled_sheet
+    from omnimatte_eval.toy_eval import mean_metrics
+
+    rows: dict[str, list[dict]] = {name: [] for name in (*METHODS, "vae_ceiling", "dual_seed_spread")}
+    columns = []
+    for index, clip in enumerate(clips):
+        alphas = method_alphas(models, clip, steps)
+        for name in (*METHODS, "vae_ceiling"):
+            rows[name].append(alpha_detail(alphas[name], clip.gt_alpha, clip.object_region, clip.shadow_only))
+        spread = (alphas["dual"] - alphas["dual_second_seed"]).abs()
+        interior = object_interior(clip.object_region)
+        regions = {"interior": interior, "edge": clip.object_region & ~interior, "shadow": clip.shadow_only}
+        rows["dual_seed_spread"].append({k: float(spread[r].mean()) if bool(r.any()) else None
+                                         for k, r in regions.items()})
+        if index < PICTURE_CLIPS:
+            middle = clip.video.shape[0] // 2
+            shown = (clip.gt_alpha, *(alphas[m] for m in (*METHODS, "vae_ceiling")))
+            columns.append([grey(a[middle:middle + 1]) for a in shown] + [clip.video[middle:middle + 1]])
+    names = ("ground truth", *METHODS, "VAE ceiling", "input")
+    stacked = [torch.cat([c[i] for c in columns], dim=0) for i in range(len(names))]  # each [clips, H, W, 3]
+    picture.parent.mkdir(parents=True, exist_ok=True)
+    labelled_sheet(stacked, names, range(len(columns))).save(picture)
+    return {"clips": len(clips), **{name: mean_metrics(r) for name, r in rows.items()}, "picture": str(picture)}
+
+
+def run(args: argparse.Namespace) -> dict:
+    from benchmarks.toy_table import world_clips
+    from omnimatte_eval import toy_eval
+    from omnimatte_host import comfy_host
+    from omnimatte_workflows.toy_graph import TOY_STEPS
+
+    comfy_host.import_comfy(threads=args.threads)
+    comfy_host.load_nodes_with_pack()
+    models = toy_eval.load_toy_models()
+    steps = args.steps or TOY_STEPS
+    started = time.perf_counter()
+    names = ("toy", "second") if args.world == "both" else (args.world,)
+    worlds = {name: world_block(models, world_clips(name, args.clips), steps, RESULTS / f"alpha_detail_{name}.png")
+              for name in names}
+    manifest = json.loads((ROOT / "toy_world" / "manifest.json").read_text())
+    return {"steps": steps, "tau": 0.5, "worlds": worlds, "seconds": round(time.perf_counter() - started, 1),
+            "toy_world_sha256": {k: v["sha256"][:12] for k, v in manifest["files"].items()}}
+
+
+def main() -> None:
+    args = parse_args()
+    logging.basicConfig(level=logging.WARNING if args.json else logging.INFO)
+    print(json.dumps(run(args), indent=None if args.json else 1))
+
+
+if __name__ == "__main__":
+    main()
