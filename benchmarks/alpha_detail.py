@@ -83,22 +83,21 @@ def world_block(models, clips: list, steps: int, picture: Path) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from benchmarks.toy_table import world_clips
-    from omnimatte_eval import toy_eval
-    from omnimatte_host import comfy_host
+    from benchmarks.toy_table import (
+        shipped_hashes,
+        shipped_models,
+        world_clips,
+        world_names,
+    )
     from omnimatte_workflows.toy_graph import TOY_STEPS
 
-    comfy_host.import_comfy(threads=args.threads)
-    comfy_host.load_nodes_with_pack()
-    models = toy_eval.load_toy_models()
+    models = shipped_models(args.threads)
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
-    names = ("toy", "second") if args.world == "both" else (args.world,)
     worlds = {name: world_block(models, world_clips(name, args.clips), steps, RESULTS / f"alpha_detail_{name}.png")
-              for name in names}
-    manifest = json.loads((ROOT / "toy_world" / "manifest.json").read_text())
+              for name in world_names(args.world)}
     return {"steps": steps, "tau": 0.5, "worlds": worlds, "seconds": round(time.perf_counter() - started, 1),
-            "toy_world_sha256": {k: v["sha256"][:12] for k, v in manifest["files"].items()}}
+            "toy_world_sha256": shipped_hashes()}
 
 
 def main() -> None:

@@ -155,25 +155,38 @@ def steps_sweep_block(model, table) -> dict:
     return block
 
 
-def run(args: argparse.Namespace) -> dict:
-    from omnimatte_host import comfy_host
+def shipped_models(threads: int):
+    """The host started with the pack, and the shipped toy world's models (toy_eval.ToyModels)."""
     from omnimatte_eval import toy_eval
+    from omnimatte_host import comfy_host
+
+    comfy_host.import_comfy(threads=threads)
+    comfy_host.load_nodes_with_pack()
+    return toy_eval.load_toy_models()
+
+
+def world_names(world: str) -> tuple[str, ...]:
+    return ("toy", "second") if world == "both" else (world,)
+
+
+def shipped_hashes() -> dict[str, str]:
+    """The first 12 hex digits of each toy-world file's hash, from its manifest: which build was measured."""
+    manifest = json.loads((ROOT / "toy_world" / "manifest.json").read_text())
+    return {k: v["sha256"][:12] for k, v in manifest["files"].items()}
+
+
+def run(args: argparse.Namespace) -> dict:
     from omnimatte_workflows.toy_graph import TOY_STEPS
 
-    comfy_host.import_comfy(threads=args.threads)
-    comfy_host.load_nodes_with_pack()
-    models = toy_eval.load_toy_models()
+    models = shipped_models(args.threads)
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
-    names = ("toy", "second") if args.world == "both" else (args.world,)
     worlds = {name: world_table(models, world_clips(name, args.clips), steps, not args.no_sweep, args.steps_sweep)
-              for name in names}
-    manifest = json.loads((ROOT / "toy_world" / "manifest.json").read_text())
+              for name in world_names(args.world)}
     blocks = json.loads((ROOT / "toy_world" / "block_scores.json").read_text())
     result = {"clips": args.clips, "steps": steps, "worlds": worlds,
               "block_analysis": {"scores": blocks["scores"], "suggested_k": blocks["suggested_k"]},
-              "toy_world_sha256": {k: v["sha256"][:12] for k, v in manifest["files"].items()},
-              "seconds": round(time.perf_counter() - started, 1)}
+              "toy_world_sha256": shipped_hashes(), "seconds": round(time.perf_counter() - started, 1)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "toy_table.json").write_text(json.dumps(result, indent=1))
     result["plots"] = [str(p.relative_to(ROOT)) for p in plot(result, RESULTS)]
