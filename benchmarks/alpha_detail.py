@@ -9,7 +9,8 @@ data). Per world and method (``dual``, ``quality_only``, ``effect_only`` at τ 0
 interior, the object's edge band (3 px) and the shadow. Beside them ``dual_seed_spread``: the mean
 |α(seed 43) − α(seed 44)| of the dual run per region, the sampling noise in the error. Writes
 ``benchmarks/results/alpha_detail_<world>.png``: the middle frame of the first clips, columns ground truth,
-dual, Quality only, Effect only, VAE ceiling, input.
+dual, Quality only, Effect only, VAE ceiling, input. ``--world train`` measures the toy world's first
+training clips instead (how well the experts fit what they were trained on); ``--shift`` the sampler's shift.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--clips", type=int, default=6, help="held-out clips per world")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the toy workflow's)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--world", choices=("toy", "second", "both"), default="both")
+    p.add_argument("--world", choices=("toy", "second", "both", "train"), default="both",
+                   help="held-out clips of a world, or train: the toy world's first training clips (the fit)")
+    p.add_argument("--shift", type=float, default=5.0, help="the sampler's shift (the toy workflow's 5)")
     return p.parse_args()
 
 
@@ -91,12 +94,12 @@ def run(args: argparse.Namespace) -> dict:
     )
     from omnimatte_workflows.toy_graph import TOY_STEPS
 
-    models = shipped_models(args.threads)
+    models = shipped_models(args.threads, args.shift)
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
     worlds = {name: world_block(models, world_clips(name, args.clips), steps, RESULTS / f"alpha_detail_{name}.png")
               for name in world_names(args.world)}
-    return {"steps": steps, "tau": 0.5, "worlds": worlds, "seconds": round(time.perf_counter() - started, 1),
+    return {"steps": steps, "tau": 0.5, "shift": args.shift, "worlds": worlds, "seconds": round(time.perf_counter() - started, 1),
             "toy_world_sha256": shipped_hashes()}
 
 

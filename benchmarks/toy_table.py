@@ -75,13 +75,17 @@ def vae_round_trip_psnr(vae, clips) -> float:
 
 
 def world_clips(world: str, count: int) -> list:
-    """The first ``count`` held-out ToyClips of ``world`` ("toy" or "second")."""
+    """The first ``count`` held-out ToyClips of ``world`` ("toy" or "second"), or with "train" the toy world's
+    first training clips (the experts' pool: how well they fit what they saw, never a quality figure)."""
     if world == "second":
         from benchmarks import second_world
 
         return second_world.held_out_clips(count)
-    from training.toy_data import as_toy_clip, held_out_clips
+    from training.toy_data import as_toy_clip, held_out_clips, train_clips
 
+    if world == "train":
+        stream = train_clips()
+        return [as_toy_clip(stream.clip(i)) for i in range(count)]
     return [as_toy_clip(c) for c in held_out_clips(count)]
 
 
@@ -155,14 +159,15 @@ def steps_sweep_block(model, table) -> dict:
     return block
 
 
-def shipped_models(threads: int):
-    """The host started with the pack, and the shipped toy world's models (toy_eval.ToyModels)."""
+def shipped_models(threads: int, shift: float = SHIFT):
+    """The host started with the pack, and the shipped toy world's models (toy_eval.ToyModels), the sampler's
+    ModelSamplingSD3 at ``shift`` (the toy workflow's 5)."""
     from omnimatte_eval import toy_eval
     from omnimatte_host import comfy_host
 
     comfy_host.import_comfy(threads=threads)
     comfy_host.load_nodes_with_pack()
-    return toy_eval.load_toy_models()
+    return toy_eval.load_toy_models(shift)
 
 
 def world_names(world: str) -> tuple[str, ...]:

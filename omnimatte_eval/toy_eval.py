@@ -29,14 +29,15 @@ def call_node(node_type: str, **inputs):
 
 @dataclass
 class ToyModels:
-    model: object  # MODEL after ModelSamplingSD3 (shift 5)
+    model: object  # MODEL after ModelSamplingSD3 (shift 5 unless asked)
     vae: object
     text: list  # CONDITIONING (the toy text embedding)
 
 
-def load_toy_models() -> ToyModels:
+def load_toy_models(shift: float = 5.0) -> ToyModels:
+    """The toy world's models as its workflow loads them (``shift``: ModelSamplingSD3's, the workflow's 5)."""
     (unet,) = call_node("UNETLoader", unet_name=TOY_FILES["unet_name"], weight_dtype="default")
-    (model,) = call_node("ModelSamplingSD3", model=unet, shift=5.0)
+    (model,) = call_node("ModelSamplingSD3", model=unet, shift=shift)
     (vae,) = call_node("VAELoader", vae_name=TOY_FILES["vae_name"])
     (text,) = call_node("OmnimatteLoadTextEmbeds", embeds_name=TOY_FILES["embeds_name"])
     return ToyModels(model, vae, text)

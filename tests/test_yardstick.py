@@ -105,6 +105,17 @@ def test_alpha_detail_tells_a_faint_matte_from_a_blurred_one():
     assert empty["shadow_mean"] is None and empty["shadow_mae"] is None
 
 
+def test_train_world_is_the_experts_pool_not_the_held_out_clips():
+    """--world train (benchmarks.alpha_detail): the toy world's training clips 0.., never the held-out ones."""
+    from benchmarks.toy_table import world_clips
+    from training.toy_data import train_clips
+
+    (train,), (held,) = world_clips("train", 1), world_clips("toy", 1)
+    assert train.video.shape == held.video.shape and not torch.equal(train.video, held.video)
+    assert torch.equal(train.gt_alpha, world_clips("train", 1)[0].gt_alpha)
+    assert torch.allclose(train.gt_alpha, train_clips().clip(0).gt_alpha.float(), atol=1 / 255)
+
+
 def test_vae_ceiling_is_the_truth_through_the_round_trip():
     clip = second_world.generate_clip(0).as_toy_clip()
     exact = toy_eval.measure(clip, toy_eval.vae_ceiling_layers(_IdentityVae(), clip))
