@@ -49,6 +49,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--clips", type=int, default=6, help="held-out clips")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the toy workflow's)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=43, help="the sampler's noise seed (the toy workflow's 43)")
     p.add_argument("--world", choices=("toy", "second", "both"), default="both", help="which held-out clips")
     p.add_argument("--no-sweep", action="store_true", help="skip the τ sweep (10 more runs per clip)")
     p.add_argument("--steps-sweep", action="store_true",
@@ -89,7 +90,7 @@ def world_clips(world: str, count: int) -> list:
     return [as_toy_clip(c) for c in held_out_clips(count)]
 
 
-def world_table(models, clips: list, steps: int, sweep: bool, steps_sweep: bool = False) -> dict:
+def world_table(models, clips: list, steps: int, sweep: bool, steps_sweep: bool = False, seed: int = 43) -> dict:
     """One world's block of the result (see the module docstring). Runs repeated across rows (same experts,
     τ and steps) are made once."""
     from omnimatte_eval import toy_eval
@@ -102,7 +103,7 @@ def world_table(models, clips: list, steps: int, sweep: bool, steps_sweep: bool 
     def table(effect, quality, tau, keep: list | None = None, count: int = steps) -> dict:
         key = (effect, quality, tau, count)
         if key not in made:
-            runs = [toy_eval.decompose(models, c, effect, quality, tau, count) for c in clips]
+            runs = [toy_eval.decompose(models, c, effect, quality, tau, count, seed=seed) for c in clips]
             made[key] = runs, toy_eval.mean_metrics([toy_eval.measure(c, r) for c, r in zip(clips, runs)])
         if keep is not None:
             keep.extend(made[key][0])
@@ -186,10 +187,11 @@ def run(args: argparse.Namespace) -> dict:
     models = shipped_models(args.threads)
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
-    worlds = {name: world_table(models, world_clips(name, args.clips), steps, not args.no_sweep, args.steps_sweep)
+    worlds = {name: world_table(models, world_clips(name, args.clips), steps, not args.no_sweep, args.steps_sweep,
+                                args.seed)
               for name in world_names(args.world)}
     blocks = json.loads((ROOT / "toy_world" / "block_scores.json").read_text())
-    result = {"clips": args.clips, "steps": steps, "worlds": worlds,
+    result = {"clips": args.clips, "steps": steps, "seed": args.seed, "worlds": worlds,
               "block_analysis": {"scores": blocks["scores"], "suggested_k": blocks["suggested_k"]},
               "toy_world_sha256": shipped_hashes(), "seconds": round(time.perf_counter() - started, 1)}
     RESULTS.mkdir(parents=True, exist_ok=True)
