@@ -29,11 +29,9 @@ SPREAD_SEEDS = (43, 44)
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--json", action="store_true", help="print only the JSON object")
-    p.add_argument("--clips", type=int, default=6, help="held-out clips per world")
-    p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the toy workflow's)")
-    p.add_argument("--threads", type=int, default=2)
+    from benchmarks.toy_table import run_parser
+
+    p = run_parser(__doc__)
     p.add_argument("--world", choices=("toy", "second", "both", "train"), default="both",
                    help="held-out clips of a world, or train: the toy world's first training clips (the fit)")
     p.add_argument("--shift", type=float, default=5.0, help="the sampler's shift (the toy workflow's 5)")
@@ -59,7 +57,7 @@ def world_block(models, clips: list, steps: int, picture: Path) -> dict:
     """One world's rows (means over clips) and its picture."""
     import torch
 
-    from omnimatte_core.metrics import alpha_detail, object_interior
+    from omnimatte_core.metrics import alpha_detail
     from omnimatte_eval.sheets import grey, labelled_sheet
     from omnimatte_eval.toy_eval import mean_metrics
 
@@ -69,11 +67,8 @@ def world_block(models, clips: list, steps: int, picture: Path) -> dict:
         alphas = method_alphas(models, clip, steps)
         for name in (*METHODS, "vae_ceiling"):
             rows[name].append(alpha_detail(alphas[name], clip.gt_alpha, clip.object_region, clip.shadow_only))
-        spread = (alphas["dual"] - alphas["dual_second_seed"]).abs()
-        interior = object_interior(clip.object_region)
-        regions = {"interior": interior, "edge": clip.object_region & ~interior, "shadow": clip.shadow_only}
-        rows["dual_seed_spread"].append({k: float(spread[r].mean()) if bool(r.any()) else None
-                                         for k, r in regions.items()})
+        spread = alpha_detail(alphas["dual"], alphas["dual_second_seed"], clip.object_region, clip.shadow_only)
+        rows["dual_seed_spread"].append({k: spread[f"{k}_mae"] for k in ("interior", "edge", "shadow")})
         if index < PICTURE_CLIPS:
             middle = clip.video.shape[0] // 2
             shown = (clip.gt_alpha, *(alphas[m] for m in (*METHODS, "vae_ceiling")))
@@ -99,8 +94,8 @@ def run(args: argparse.Namespace) -> dict:
     started = time.perf_counter()
     worlds = {name: world_block(models, world_clips(name, args.clips), steps, RESULTS / f"alpha_detail_{name}.png")
               for name in world_names(args.world)}
-    return {"steps": steps, "tau": 0.5, "shift": args.shift, "worlds": worlds, "seconds": round(time.perf_counter() - started, 1),
-            "toy_world_sha256": shipped_hashes()}
+    return {"steps": steps, "tau": 0.5, "shift": args.shift, "worlds": worlds,
+            "seconds": round(time.perf_counter() - started, 1), "toy_world_sha256": shipped_hashes()}
 
 
 def main() -> None:

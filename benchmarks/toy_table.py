@@ -43,12 +43,18 @@ STEPS_SWEEP_TAU = 0.5
 SHIFT = 5.0
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_parser(doc: str) -> argparse.ArgumentParser:
+    """The options every toy-world measurement takes: --json, --clips, --steps, --threads."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print only the JSON object")
-    p.add_argument("--clips", type=int, default=6, help="held-out clips")
+    p.add_argument("--clips", type=int, default=6, help="held-out clips per world")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the toy workflow's)")
     p.add_argument("--threads", type=int, default=2)
+    return p
+
+
+def parse_args() -> argparse.Namespace:
+    p = run_parser(__doc__)
     p.add_argument("--seed", type=int, default=43, help="the sampler's noise seed (the toy workflow's 43)")
     p.add_argument("--world", choices=("toy", "second", "both"), default="both", help="which held-out clips")
     p.add_argument("--no-sweep", action="store_true", help="skip the τ sweep (10 more runs per clip)")

@@ -117,15 +117,19 @@ def object_interior(region: torch.Tensor, band: int = EDGE_BAND_PX) -> torch.Ten
     return region & ~near_outside
 
 
+def detail_regions(object_region: torch.Tensor, shadow_region: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``alpha_detail``'s regions [N, H, W]: the object's interior, its edge band, the shadow."""
+    interior = object_interior(object_region)
+    return {"interior": interior, "edge": object_region & ~interior, "shadow": shadow_region}
+
+
 def alpha_detail(alpha: torch.Tensor, gt_alpha: torch.Tensor, object_region: torch.Tensor,
                  shadow_region: torch.Tensor) -> dict[str, float | None]:
     """Where an alpha [N, H, W] goes wrong: its mean beside the truth's, and its MAE, in the object's interior,
     the object's edge band and the shadow. A too-faint matte shows as a low mean; a blurred one as a low edge
     mean with a near-true interior; a misplaced one as a high MAE with a true mean."""
-    interior = object_interior(object_region)
-    regions = {"interior": interior, "edge": object_region & ~interior, "shadow": shadow_region}
     out: dict[str, float | None] = {}
-    for name, region in regions.items():
+    for name, region in detail_regions(object_region, shadow_region).items():
         empty = not bool(region.any())
         out[f"{name}_mean"] = None if empty else float(alpha[region].mean())
         out[f"{name}_gt_mean"] = None if empty else float(gt_alpha[region].mean())
