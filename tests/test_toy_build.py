@@ -108,3 +108,18 @@ def test_effect_last_k_overrides_the_analysis_only_within_the_model(tmp_path):
     assert build.effect_blocks(2) == 3
     assert json.loads(build.state_path.read_text())["effect_last_k"] == {"suggested": 2, "used": 3}
     assert "--last-k 3" in " ".join(build.expert_argv("effect", tmp_path, tmp_path, tmp_path, 3))
+
+
+def test_every_build_stage_file_is_in_the_stages_manifest():
+    """toy_world_build/manifest.json lists each stage's .safetensors with its sha256, size and the file that
+    says how it was made; a changed, added or dropped file fails here until the manifest is rewritten
+    (python -m training.build_records toy_world_build)."""
+    from pathlib import Path
+
+    from training.build_records import stage_files
+
+    stages = Path(__file__).resolve().parents[1] / "toy_world_build"
+    listed = json.loads((stages / "manifest.json").read_text())["files"]
+    assert listed == stage_files(stages)
+    assert all(entry["made_by"] for entry in listed.values())
+

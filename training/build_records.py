@@ -64,3 +64,27 @@ def stage_metrics(work: Path, stage: str) -> dict | None:
         lines = [line for line in log_file.read_text().splitlines() if line.strip()]
         return json.loads(lines[-1]) if lines else None
     return None
+
+
+def stage_files(folder: Path) -> dict[str, dict]:
+    """Every ``.safetensors`` under a folder of build stages (``toy_world_build/``) → its sha256, size and the
+    file that says how it was made (the nearest ``command.txt`` or ``build_state.json`` above it)."""
+    def made_by(path: Path) -> str | None:
+        for d in path.parents:
+            for name in ("command.txt", "build_state.json"):
+                if (d / name).is_file():
+                    return (d / name).relative_to(folder).as_posix()
+            if d == folder:
+                return None
+        return None
+
+    return {path.relative_to(folder).as_posix(): {"sha256": sha256(path), "bytes": path.stat().st_size,
+                                                  "made_by": made_by(path)}
+            for path in sorted(folder.rglob("*.safetensors"))}
+
+
+if __name__ == "__main__":  # python -m training.build_records toy_world_build: rewrite its manifest.json
+    import sys
+
+    stages = Path(sys.argv[1])
+    (stages / "manifest.json").write_text(json.dumps({"files": stage_files(stages)}, indent=1) + "\n")
