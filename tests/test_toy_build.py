@@ -110,6 +110,26 @@ def test_effect_last_k_overrides_the_analysis_only_within_the_model(tmp_path):
     assert "--last-k 3" in " ".join(build.expert_argv("effect", tmp_path, tmp_path, tmp_path, 3))
 
 
+def test_the_remover_width_and_file_precision_reach_the_remover_stage(tmp_path, monkeypatch):
+    from training import toy_remover, toy_world
+
+    args = toy_world.parser().parse_args(["--work", str(tmp_path / "b"), "--remover-dim", "256",
+                                          "--remover-ffn-dim", "1024", "--remover-dtype", "fp16"])
+    calls = []  # the stage's own parsed arguments; the trainer itself is not run here
+    monkeypatch.setattr(toy_remover, "RemoverTrainer", lambda parsed: calls.append(parsed) or _Stopped())
+    with pytest.raises(SystemExit, match="stage remover stopped"):
+        toy_world.Build(args).remover(tmp_path / "vae.safetensors", tmp_path / "text.safetensors")
+    (parsed,) = calls
+    assert (parsed.dim, parsed.ffn_dim, parsed.export_dtype) == (256, 1024, "fp16")
+    state = json.loads((tmp_path / "b" / "build_state.json").read_text())
+    assert "--dim 256 --ffn-dim 1024 --export-dtype fp16" in state["stages"]["remover"]["command"]
+
+
+class _Stopped:
+    def run(self):
+        return None
+
+
 def test_every_build_stage_file_is_in_the_stages_manifest():
     """toy_world_build/manifest.json lists each stage's .safetensors with its sha256, size and the file that
     says how it was made; a changed, added or dropped file fails here until the manifest is rewritten

@@ -169,6 +169,8 @@ def test_vae_fine_tune_refuses_a_file_of_another_width(codec_file, tmp_path):
 def test_remover_trainer_writes_a_t2v_model_unetloader_detects(pack, codec_file, tmp_path):
     import json
 
+    from safetensors.torch import load_file
+
     from omnimatte_core.patching import has_image_embedding
     from omnimatte_core.text_embeds import save_conditioning
     from training import toy_remover
@@ -184,3 +186,13 @@ def test_remover_trainer_writes_a_t2v_model_unetloader_detects(pack, codec_file,
     assert validation["psnr_removed_region"] > 0 and validation["psnr_outside"] > 0
     model = rm.load_wan(path)  # as UNETLoader builds it
     assert model.model.diffusion_model.patch_embedding.weight.shape[1] == 36 and not has_image_embedding(model)
+
+    # a wide base ships in fp16: the same weights, rounded, written from the last checkpoint without training
+    fp32 = load_file(str(path))
+    half_path = toy_remover.RemoverTrainer(toy_remover.parser().parse_args(
+        argv + ["--export-only", "--export-dtype", "fp16"])).run()
+    half = load_file(str(half_path))
+    assert half.keys() == fp32.keys() and all(t.dtype == torch.float16 for t in half.values())
+    assert all(torch.equal(half[k], fp32[k].half()) for k in fp32)
+    assert len((tmp_path / "remover" / "loss.jsonl").read_text().splitlines()) == 2  # no step was taken
+    assert rm.load_wan(half_path).model.diffusion_model.patch_embedding.weight.shape[1] == 36

@@ -29,6 +29,7 @@ log = logging.getLogger("training.toy_remover")
 FILE_NAME = "easyomnimatte_toy_remover.safetensors"  # the shipped name: experts record it
 SHIFT = 5.0
 TEXT_DIM = 4096  # umt5-xxl width: Wan's detection fixes it
+EXPORT_DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="processes rendering the pool (0: this one)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="fit --iterations to this wall time after a 30-step probe (a GPU lease)")
+    p.add_argument("--export-dtype", choices=tuple(EXPORT_DTYPES), default="fp32",
+                   help="precision of the finished model file (checkpoints stay fp32); fp16 halves a wide base's "
+                        "file, and the experts must then be trained on that fp16 file")
+    p.add_argument("--export-only", action="store_true",
+                   help="write the model file from the newest checkpoint and stop (no encoding, no steps)")
     return p
 
 
@@ -202,8 +208,11 @@ class RemoverTrainer:
     def _run(self) -> Path | None:
         a = self.args
         ckpt_dir, step = a.output / "checkpoints", 0
-        if a.resume:
+        if a.resume or a.export_only:
             step = ckpt.resume_step(ckpt_dir, self.params, self.names, self.optimizer)
+        if a.export_only:
+            log.info("exporting the step-%d checkpoint", step)
+            return self.export()
         self.encode_pool()
         self.load_on_device()
         stop = a.iterations if a.stop_after is None else min(a.iterations, step + a.stop_after)
@@ -258,7 +267,9 @@ class RemoverTrainer:
         from safetensors.torch import save_file
 
         path = self.args.output / FILE_NAME
-        state = {k: v.detach().float().cpu().contiguous() for k, v in self.net.state_dict().items()}
+        dtype = EXPORT_DTYPES[self.args.export_dtype]
+        state = {k: v.detach().to(dtype if v.is_floating_point() else v.dtype).cpu().contiguous()
+                 for k, v in self.net.state_dict().items()}
         save_file(state, str(path))
         log.info("wrote %s", path)
         return path

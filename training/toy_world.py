@@ -54,6 +54,10 @@ def parser() -> argparse.ArgumentParser:
                    help="adopt the best finished training.toy_vae run among these folders (by its ceiling, "
                         "issue 22's goals) instead of training one here")
     p.add_argument("--remover-iterations", type=int, default=4000)
+    p.add_argument("--remover-dim", type=int, default=128, help="the remover's width (Wan: heads = width / 128)")
+    p.add_argument("--remover-ffn-dim", type=int, default=512, help="the remover's feed-forward width")
+    p.add_argument("--remover-dtype", choices=("fp32", "fp16"), default="fp32",
+                   help="precision of the remover file the experts train on and the toy world ships")
     p.add_argument("--expert-iterations", type=int, default=4000)
     p.add_argument("--expert-lr", type=float, default=1e-3, help="AdamW learning rate of the experts (paper: 1e-3)")
     p.add_argument("--remover-pool", type=int, default=512, help="training clips the remover encodes once")
@@ -155,7 +159,8 @@ class Build:
         argv = ["--vae", str(vae), "--text-embeds", str(text), "--output", str(run),
                 "--iterations", str(self.args.remover_iterations), "--threads", str(self.args.threads),
                 "--pool", str(self.args.remover_pool), "--val-steps", str(self.args.val_steps),
-                "--workers", str(self.args.workers)]
+                "--workers", str(self.args.workers), "--dim", str(self.args.remover_dim),
+                "--ffn-dim", str(self.args.remover_ffn_dim), "--export-dtype", self.args.remover_dtype]
         if self.args.remover_time_budget:
             argv += ["--time-budget", str(self.args.remover_time_budget)]
         out = self.run_stage("remover", run / toy_remover.FILE_NAME, ["training.toy_remover", *argv],
