@@ -22,6 +22,9 @@ VAE_SETTINGS=${VAE_SETTINGS:-random codec_free}
 REMOVER_BUDGET=${REMOVER_BUDGET:-130}
 EXPERT_STEPS=${EXPERT_STEPS:-3000}
 EXPERT_BUDGET=${EXPERT_BUDGET:-150}
+# the base's shape: width 256 (2 heads) since the width-128 experts fit their own training clips no
+# better than held-out ones (docs/toy_world.md); fp16 keeps its file at 16 MB
+REMOVER_SHAPE=${REMOVER_SHAPE:-"--remover-dim 256 --remover-ffn-dim 1024 --remover-dtype fp16"}
 export PYTHONUNBUFFERED=1 OMNIMATTE_FP32_VAE=1  # the toy world runs its VAE in fp32 everywhere
 mkdir -p "$OUT_DIR" "$WORK"
 log() { echo "[$(date +%H:%M:%S)] $*"; }
@@ -47,7 +50,9 @@ done
 for f in "$WORK"/vae_*/metrics.json; do log "$f: $(tr -d '\n ' <"$f" | grep -o '"ceiling":{[^}]*}')"; done
 
 log "remover, block analysis, experts, package"
+# shellcheck disable=SC2086  # REMOVER_SHAPE is a word list
 "$PY" -m training.toy_world --work "$WORK" --resume --vae-from "${vae_dirs[@]}" --remover-iterations 50000 --remover-time-budget "$REMOVER_BUDGET" --remover-pool 512 \
+  $REMOVER_SHAPE \
   --expert-iterations "$EXPERT_STEPS" --expert-time-budget "$EXPERT_BUDGET" --expert-pool 192 --parallel-experts \
   --workers 4 --threads 4 --package-to "$WORK/package" 2>&1 | tee "$WORK/toy_world.log"
 status=${PIPESTATUS[0]}
