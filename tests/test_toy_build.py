@@ -94,6 +94,31 @@ def test_curves_plot_every_stage_of_a_build(tmp_path):
         assert sheet.height == 5 * 400  # VAE, remover and three expert panels
 
 
+def test_curves_compare_builds_on_shared_steps(tmp_path):
+    """training.curves --compare: one line per build, aligned on the union of their steps (None where missing)."""
+    from PIL import Image
+
+    from training.curves import comparison_panels, main
+
+    for name, steps in (("narrow", (500, 1000, 1500)), ("wide", (500, 1000))):
+        for stage in ("remover", "effect", "quality"):
+            folder = tmp_path / name / stage
+            folder.mkdir(parents=True)
+            (folder / "validation.jsonl").write_text("".join(json.dumps(
+                {"step": s, "psnr_removed_region": 20 + s / 1000, "flow_loss": 1 / s, "shadow_mse": 0.1}) + "\n"
+                for s in steps))
+    panels = comparison_panels({"narrow": tmp_path / "narrow", "wide": tmp_path / "wide"})
+    assert [title.split(":")[0] for title, *_ in panels] == ["Remover", "Effect Expert", "Quality Expert",
+                                                              "Effect Expert", "Quality Expert"]
+    _, xs, series, _ = panels[1]
+    assert xs == [500.0, 1000.0, 1500.0] and series["wide"] == [1 / 500, 1 / 1000, None]
+    main(["--compare", f"narrow={tmp_path / 'narrow'}", f"wide={tmp_path / 'wide'}", "--out", str(tmp_path / "c.png")])
+    with Image.open(tmp_path / "c.png") as sheet:
+        assert sheet.height == 5 * 400
+    with pytest.raises(SystemExit):
+        main(["--compare", str(tmp_path / "wide"), "--out", str(tmp_path / "d.png")])  # no NAME=
+
+
 def test_effect_last_k_overrides_the_analysis_only_within_the_model(tmp_path):
     from training import toy_world
 

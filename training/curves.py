@@ -2,6 +2,10 @@
 held-out curves, one panel per stage, to show whether each was trained until its curve flattened
 (issue 22). The VAE runs are given oldest first when one was fine-tuned from another; their steps
 are laid end to end.
+
+``python -m training.curves --compare NAME=DIR NAME=DIR ... --out PNG``: several builds' remover and
+expert curves on shared axes (DIR holds ``remover/``, ``effect/`` and ``quality/`` run folders), e.g.
+two base widths.
 """
 
 from __future__ import annotations
@@ -62,8 +66,25 @@ def expert_panels(work: Path) -> list[Panel]:
     return panels
 
 
+def comparison_panels(builds: dict[str, Path]) -> list[Panel]:
+    """One panel per curve (remover plate, each expert's flow loss and shadow MSE), one line per build."""
+    panels = []
+    for stage, key, title, unit in (
+            ("remover", "psnr_removed_region", "Remover: held-out plate PSNR in the removed region", "dB"),
+            ("effect", "flow_loss", "Effect Expert: held-out flow loss", "flow_loss"),
+            ("quality", "flow_loss", "Quality Expert: held-out flow loss", "flow_loss"),
+            ("effect", "shadow_mse", "Effect Expert: held-out alpha MSE on the shadow", "shadow_mse"),
+            ("quality", "shadow_mse", "Quality Expert: held-out alpha MSE on the shadow", "shadow_mse")):
+        xs, series = aligned({name: read_jsonl(d / stage / "validation.jsonl") for name, d in builds.items()}, key)
+        panels.append((title, xs, series, unit))
+    return panels
+
+
 def plot_curves(work: Path, vae_runs: list[Path], out: Path) -> Path:
-    panels = [vae_panel(vae_runs), remover_panel(work), *expert_panels(work)]
+    return draw_panels([vae_panel(vae_runs), remover_panel(work), *expert_panels(work)], out)
+
+
+def draw_panels(panels: list[Panel], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         files = [line_plot(Path(tmp) / f"{i}.png", xs, series, title, "step", ylabel)
@@ -74,11 +95,20 @@ def plot_curves(work: Path, vae_runs: list[Path], out: Path) -> Path:
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m training.curves", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--work", type=Path, required=True, help="the training.toy_world --work folder")
-    p.add_argument("--vae-run", type=Path, nargs="+", required=True, help="training.toy_vae run folders, oldest first")
+    p.add_argument("--work", type=Path, help="the training.toy_world --work folder")
+    p.add_argument("--vae-run", type=Path, nargs="+", help="training.toy_vae run folders, oldest first")
+    p.add_argument("--compare", nargs="+", metavar="NAME=DIR", help="builds to draw on shared axes instead")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    print(plot_curves(args.work, args.vae_run, args.out))
+    if args.compare:
+        pairs = [item.partition("=") for item in args.compare]
+        if any(not name or not folder for name, _, folder in pairs):
+            p.error("--compare takes NAME=DIR items, e.g. 'width 128=toy_world_build/world_k3_8k/logs'")
+        print(draw_panels(comparison_panels({name: Path(folder) for name, _, folder in pairs}), args.out))
+    elif args.work and args.vae_run:
+        print(plot_curves(args.work, args.vae_run, args.out))
+    else:
+        p.error("give --work and --vae-run, or --compare")
 
 
 if __name__ == "__main__":
