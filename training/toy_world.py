@@ -19,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import common
+from . import common, toy_remover
 from .build_records import device_name, sha256, stage_metrics, vae_ancestry, with_fixed_steps
 from .toy_data import FRAMES, HEIGHT, TOY_CONFIG, WIDTH
 from .toy_demo_clips import demo_indices, write_demo_clip
+from .toy_remover import EXPORT_DTYPES, RemoverSpec
 
 log = logging.getLogger("training.toy_world")
 PACK_DIR = Path(__file__).resolve().parents[1]
@@ -54,9 +55,10 @@ def parser() -> argparse.ArgumentParser:
                    help="adopt the best finished training.toy_vae run among these folders (by its ceiling, "
                         "issue 22's goals) instead of training one here")
     p.add_argument("--remover-iterations", type=int, default=4000)
-    p.add_argument("--remover-dim", type=int, default=128, help="the remover's width (Wan: heads = width / 128)")
-    p.add_argument("--remover-ffn-dim", type=int, default=512, help="the remover's feed-forward width")
-    p.add_argument("--remover-dtype", choices=("fp32", "fp16"), default="fp32",
+    p.add_argument("--remover-dim", type=int, default=RemoverSpec.dim,
+                   help="the remover's width (Wan: heads = width / 128)")
+    p.add_argument("--remover-ffn-dim", type=int, default=RemoverSpec.ffn_dim, help="the remover's feed-forward width")
+    p.add_argument("--remover-dtype", choices=tuple(EXPORT_DTYPES), default="fp32",
                    help="precision of the remover file the experts train on and the toy world ships")
     p.add_argument("--expert-iterations", type=int, default=4000)
     p.add_argument("--expert-lr", type=float, default=1e-3, help="AdamW learning rate of the experts (paper: 1e-3)")
@@ -124,7 +126,7 @@ class Build:
 
             path.parent.mkdir(parents=True, exist_ok=True)
             gen = torch.Generator().manual_seed(TEXT_SEED)
-            tokens = torch.randn(1, TEXT_TOKENS, common_text_dim(), generator=gen)  # a fixed toy "caption"
+            tokens = torch.randn(1, TEXT_TOKENS, toy_remover.TEXT_DIM, generator=gen)  # a fixed toy "caption"
             save_conditioning([[tokens, {"pooled_output": None}]], path)
             return path
         return self.run_stage("text", path, ["training.toy_world", "--until", "text"], write)
@@ -153,8 +155,6 @@ class Build:
         log.info("adopted the VAE run %s", chosen)
 
     def remover(self, vae: Path, text: Path) -> Path:
-        from . import toy_remover
-
         run = self.work / "remover"
         argv = ["--vae", str(vae), "--text-embeds", str(text), "--output", str(run),
                 "--iterations", str(self.args.remover_iterations), "--threads", str(self.args.threads),
@@ -351,18 +351,10 @@ def effect_last_k(suggested: int, override: int | None, blocks: int | None = Non
     """The Effect Expert's K: the override when given (1 ≤ K ≤ the model's blocks), else the suggestion."""
     if override is None:
         return suggested
-    from .toy_remover import RemoverSpec
-
     limit = blocks or RemoverSpec.num_layers
     if not 1 <= override <= limit:
         raise SystemExit(f"--effect-last-k {override}: the toy remover has {limit} blocks; give 1 to {limit}")
     return override
-
-
-def common_text_dim() -> int:
-    from .toy_remover import TEXT_DIM
-
-    return TEXT_DIM
 
 
 def main(argv: list[str] | None = None) -> None:
