@@ -154,6 +154,8 @@ def test_resume_continues_where_it_stopped(run_files):
     assert train.main(_argv(run_files, split, "--iterations", "4", "--checkpoint-every", "2",
                             "--stop-after", "2")) is None
     assert sorted(p.name for p in (split / "checkpoints").glob("*.safetensors")) == ["step_000002.safetensors"]
+    with (split / "loss.jsonl").open("a") as f:  # a run killed after logging step 3, before its checkpoint
+        f.write(json.dumps({"step": 3, "loss": 99.0, "seconds": 1.0}) + "\n")
     b = train.main(_argv(run_files, split, "--iterations", "4", "--checkpoint-every", "2", "--resume"))
     ta, tb = load_file(str(a)), load_file(str(b))
     assert ta.keys() == tb.keys() and all(torch.equal(ta[k], tb[k]) for k in ta)

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 log = logging.getLogger(__name__)
 ADAM_KEYS = ("exp_avg", "exp_avg_sq", "step")
+RUN_LOGS = ("loss.jsonl", "validation.jsonl")  # each trainer's logs, beside its checkpoints/ folder
 
 
 def checkpoint_path(directory: Path, step: int) -> Path:
@@ -81,7 +82,25 @@ def resume_step(directory: Path, params: list[torch.nn.Parameter], names: list[s
     latest = latest_checkpoint(directory)
     if latest is None:
         raise SystemExit(f"--resume: no checkpoint in {directory}; start without --resume")
-    return load_checkpoint(latest, params, names, optimizer)["step"]
+    step = load_checkpoint(latest, params, names, optimizer)["step"]
+    forget_records_after(directory.parent, step)
+    return step
+
+
+def forget_records_after(run: Path, step: int) -> None:
+    """Drop the records past ``step`` from the run's logs: a run stopped between checkpoints logged
+    steps that the resumed run takes again, and each step should appear once in its curves."""
+    for name in RUN_LOGS:
+        path = run / name
+        if not path.is_file():
+            continue
+        lines = path.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        if len(kept) < len(lines):
+            log.info("%s: dropped %d records past the resumed step %d", path, len(lines) - len(kept), step)
+            part = path.with_name(path.name + ".part")
+            part.write_text("".join(line + "\n" for line in kept))
+            part.replace(path)
 
 
 def append_jsonl(path: Path, record: dict) -> None:
