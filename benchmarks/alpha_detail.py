@@ -29,13 +29,13 @@ SPREAD_SEEDS = (43, 44)
 
 
 def parse_args() -> argparse.Namespace:
-    from benchmarks.toy_table import run_parser
+    from benchmarks.toy_table import parse_checked, run_parser
 
     p = run_parser(__doc__)
     p.add_argument("--world", choices=("toy", "second", "both", "train"), default="both",
                    help="held-out clips of a world, or train: the toy world's first training clips (the fit)")
     p.add_argument("--shift", type=float, default=5.0, help="the sampler's shift (the toy workflow's 5)")
-    return p.parse_args()
+    return parse_checked(p)
 
 
 def method_alphas(models, clip, steps: int) -> dict:
@@ -82,20 +82,22 @@ def world_block(models, clips: list, steps: int, picture: Path) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     from benchmarks.toy_table import (
-        shipped_hashes,
-        shipped_models,
+        toy_models,
         world_clips,
+        world_hashes,
+        world_label,
         world_names,
     )
     from omnimatte_workflows.toy_graph import TOY_STEPS
 
-    models = shipped_models(args.threads, args.shift)
+    models = toy_models(args.threads, args.shift, args.toy_world)
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
     worlds = {name: world_block(models, world_clips(name, args.clips), steps, RESULTS / f"alpha_detail_{name}.png")
               for name in world_names(args.world)}
     return {"steps": steps, "tau": 0.5, "shift": args.shift, "worlds": worlds,
-            "seconds": round(time.perf_counter() - started, 1), "toy_world_sha256": shipped_hashes()}
+            "seconds": round(time.perf_counter() - started, 1), "toy_world": world_label(args.toy_world),
+            "toy_world_sha256": world_hashes(args.toy_world)}
 
 
 def main() -> None:

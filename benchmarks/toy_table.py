@@ -23,7 +23,10 @@ never trained on). Each world has:
 - ``steps_sweep`` (with ``--steps-sweep``): the dual result at τ = 0.5 for STEP_COUNTS steps under both
   readings, with each step's σ (ComfyUI's own schedule of the toy model, shift 5) and the expert it gets;
 - ``vae``: the toy VAE's round-trip PSNR of the clips' video.
-Beside them ``block_analysis`` (C_b per block and the suggested K of the shipped build). Writes
+Beside them ``block_analysis`` (C_b per block and the suggested K of the measured build), ``toy_world`` (the
+folder measured) and ``toy_world_sha256`` (each of its files' hash, read from the files). ``--toy-world DIR``
+measures a build that is not shipped: DIR laid out like the pack's ``toy_world/`` (``training.toy_world``'s
+package with ``--package-to DIR``, or ``python -m training.assemble_world``). Writes
 ``benchmarks/results/toy_table.json`` and PNG plots of the τ sweeps, the steps sweep and C_b beside it.
 """
 
@@ -37,6 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+SHIPPED_WORLD = ROOT / "toy_world"
 TAUS = (0.1, 0.3, 0.5, 0.7, 0.9)
 STEP_COUNTS = (2, 4, 8, 20, 50)
 STEPS_SWEEP_TAU = 0.5
@@ -44,13 +48,31 @@ SHIFT = 5.0
 
 
 def run_parser(doc: str) -> argparse.ArgumentParser:
-    """The options every toy-world measurement takes: --json, --clips, --steps, --threads."""
+    """The options every toy-world measurement takes: --json, --clips, --steps, --threads, --toy-world."""
     p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true", help="print only the JSON object")
     p.add_argument("--clips", type=int, default=6, help="held-out clips per world")
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the toy workflow's)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--toy-world", type=Path, default=SHIPPED_WORLD, metavar="DIR",
+                   help="the build to measure: a folder laid out like the pack's toy_world/ (default: the shipped one)")
     return p
+
+
+def parse_checked(p: argparse.ArgumentParser, extra: tuple[str, ...] = ()) -> argparse.Namespace:
+    """Parse, and refuse a --toy-world folder that lacks a toy file (or one of ``extra``) before the host starts."""
+    from omnimatte_eval.toy_eval import toy_world_files
+
+    args = p.parse_args()
+    args.toy_world = args.toy_world.resolve()
+    try:
+        toy_world_files(args.toy_world)
+    except FileNotFoundError as err:
+        p.error(str(err))
+    for name in extra:
+        if not (args.toy_world / name).is_file():
+            p.error(f"toy world {args.toy_world}: missing {name}")
+    return args
 
 
 def parse_args() -> argparse.Namespace:
@@ -60,7 +82,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-sweep", action="store_true", help="skip the τ sweep (10 more runs per clip)")
     p.add_argument("--steps-sweep", action="store_true",
                    help="add the steps sweep (2-50 steps, both readings of τ: ~10x the default run's sampling)")
-    return p.parse_args()
+    return parse_checked(p, extra=("block_scores.json",))  # training.analyze_blocks' output: C_b and K
 
 
 def schedule_tau_as_sigma(tau: float, shift: float = SHIFT) -> float:
@@ -166,14 +188,17 @@ def steps_sweep_block(model, table) -> dict:
     return block
 
 
-def shipped_models(threads: int, shift: float = SHIFT):
-    """The host started with the pack, and the shipped toy world's models (toy_eval.ToyModels), the sampler's
-    ModelSamplingSD3 at ``shift`` (the toy workflow's 5)."""
+def toy_models(threads: int, shift: float = SHIFT, toy_world: Path = SHIPPED_WORLD):
+    """The host started with the pack, and the toy world's models (toy_eval.ToyModels; ``toy_world``: a folder
+    laid out like the shipped one, found ahead of it), the sampler's ModelSamplingSD3 at ``shift`` (the toy
+    workflow's 5)."""
     from omnimatte_eval import toy_eval
     from omnimatte_host import comfy_host
 
     comfy_host.import_comfy(threads=threads)
     comfy_host.load_nodes_with_pack()
+    if toy_world.resolve() != SHIPPED_WORLD:
+        toy_eval.use_toy_world(toy_world)
     return toy_eval.load_toy_models(shift)
 
 
@@ -181,25 +206,34 @@ def world_names(world: str) -> tuple[str, ...]:
     return ("toy", "second") if world == "both" else (world,)
 
 
-def shipped_hashes() -> dict[str, str]:
-    """The first 12 hex digits of each toy-world file's hash, from its manifest: which build was measured."""
-    manifest = json.loads((ROOT / "toy_world" / "manifest.json").read_text())
-    return {k: v["sha256"][:12] for k, v in manifest["files"].items()}
+def world_hashes(toy_world: Path) -> dict[str, str]:
+    """The first 12 hex digits of each model file's sha256, read from the files: which build was measured."""
+    import hashlib
+
+    from omnimatte_eval.toy_eval import toy_world_files
+
+    files = toy_world_files(toy_world)
+    return {part: hashlib.sha256(path.read_bytes()).hexdigest()[:12] for part, path in files.items()}
+
+
+def world_label(toy_world: Path) -> str:
+    return str(toy_world.relative_to(ROOT)) if toy_world.is_relative_to(ROOT) else str(toy_world)
 
 
 def run(args: argparse.Namespace) -> dict:
     from omnimatte_workflows.toy_graph import TOY_STEPS
 
-    models = shipped_models(args.threads)
+    models = toy_models(args.threads, toy_world=args.toy_world)
     steps = args.steps or TOY_STEPS
     started = time.perf_counter()
     worlds = {name: world_table(models, world_clips(name, args.clips), steps, not args.no_sweep, args.steps_sweep,
                                 args.seed)
               for name in world_names(args.world)}
-    blocks = json.loads((ROOT / "toy_world" / "block_scores.json").read_text())
+    blocks = json.loads((args.toy_world / "block_scores.json").read_text())
     result = {"clips": args.clips, "steps": steps, "seed": args.seed, "worlds": worlds,
               "block_analysis": {"scores": blocks["scores"], "suggested_k": blocks["suggested_k"]},
-              "toy_world_sha256": shipped_hashes(), "seconds": round(time.perf_counter() - started, 1)}
+              "toy_world": world_label(args.toy_world), "toy_world_sha256": world_hashes(args.toy_world),
+              "seconds": round(time.perf_counter() - started, 1)}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "toy_table.json").write_text(json.dumps(result, indent=1))
     result["plots"] = [str(p.relative_to(ROOT)) for p in plot(result, RESULTS)]

@@ -23,7 +23,6 @@ from . import common, toy_remover
 from .build_records import device_name, sha256, stage_metrics, vae_ancestry, with_fixed_steps
 from .toy_data import FRAMES, HEIGHT, TOY_CONFIG, WIDTH
 from .toy_demo_clips import demo_indices, write_demo_clip
-from .toy_remover import EXPORT_DTYPES, RemoverSpec
 
 log = logging.getLogger("training.toy_world")
 PACK_DIR = Path(__file__).resolve().parents[1]
@@ -55,10 +54,11 @@ def parser() -> argparse.ArgumentParser:
                    help="adopt the best finished training.toy_vae run among these folders (by its ceiling, "
                         "issue 22's goals) instead of training one here")
     p.add_argument("--remover-iterations", type=int, default=4000)
-    p.add_argument("--remover-dim", type=int, default=RemoverSpec.dim,
+    p.add_argument("--remover-dim", type=int, default=toy_remover.RemoverSpec.dim,
                    help="the remover's width (Wan: heads = width / 128)")
-    p.add_argument("--remover-ffn-dim", type=int, default=RemoverSpec.ffn_dim, help="the remover's feed-forward width")
-    p.add_argument("--remover-dtype", choices=tuple(EXPORT_DTYPES), default="fp32",
+    p.add_argument("--remover-ffn-dim", type=int, default=toy_remover.RemoverSpec.ffn_dim,
+                   help="the remover's feed-forward width")
+    p.add_argument("--remover-dtype", choices=tuple(toy_remover.EXPORT_DTYPES), default="fp32",
                    help="precision of the remover file the experts train on and the toy world ships")
     p.add_argument("--expert-iterations", type=int, default=4000)
     p.add_argument("--expert-lr", type=float, default=1e-3, help="AdamW learning rate of the experts (paper: 1e-3)")
@@ -271,15 +271,8 @@ class Build:
         dest: Path = self.args.package_to
         entries = {}
         for stage, path in files.items():
-            folder, name = SHIPPED[stage]
-            target = dest / folder / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if stage in ("effect", "quality"):
-                ship_expert(path, target, files["remover"])
-            else:
-                shutil.copyfile(path, target)
             record = self.state["stages"].get(stage, {})
-            entries[stage] = {"file": f"{folder}/{name}", "sha256": sha256(target), "bytes": target.stat().st_size,
+            entries[stage] = {**place_stage(stage, path, dest, files["remover"]),
                               "command": record.get("command"), "wall_seconds": record.get("seconds"),
                               "device": self.state.get("device"),
                               "metrics": stage_metrics(self.work, stage)}
@@ -333,6 +326,19 @@ class Build:
         self.package(files)
 
 
+def place_stage(stage: str, path: Path, dest: Path, remover: Path) -> dict:
+    """Copy one stage's file into the toy-world folder ``dest`` under its shipped folder and name (an expert
+    through ship_expert, checked against ``remover``) → its manifest entry's file, sha256 and bytes."""
+    folder, name = SHIPPED[stage]
+    target = dest / folder / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if stage in ("effect", "quality"):
+        ship_expert(path, target, remover)
+    else:
+        shutil.copyfile(path, target)
+    return {"file": f"{folder}/{name}", "sha256": sha256(target), "bytes": target.stat().st_size}
+
+
 def ship_expert(path: Path, target: Path, remover: Path) -> None:
     """Copy an expert, naming its base as shipped (the same bytes: its recorded hash must match),
     so the sampler's base-file check knows the shipped remover."""
@@ -351,7 +357,7 @@ def effect_last_k(suggested: int, override: int | None, blocks: int | None = Non
     """The Effect Expert's K: the override when given (1 ≤ K ≤ the model's blocks), else the suggestion."""
     if override is None:
         return suggested
-    limit = blocks or RemoverSpec.num_layers
+    limit = blocks or toy_remover.RemoverSpec.num_layers
     if not 1 <= override <= limit:
         raise SystemExit(f"--effect-last-k {override}: the toy remover has {limit} blocks; give 1 to {limit}")
     return override
