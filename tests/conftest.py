@@ -41,6 +41,20 @@ def pytest_report_header(config):
                 f"threads {torch.get_num_threads()}")
 
 
+@pytest.fixture
+def both_cores():
+    """Torch on every core for one long single-process computation, then back to the suite's thread count
+    (OMNIMATTE_TEST_THREADS, 1 by default): the 30-minute CI budget on a 2-core box."""
+    import os
+
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(os.cpu_count() or 1)
+    yield os.cpu_count() or 1
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def comfy_path() -> Path:
     return COMFY_PATH

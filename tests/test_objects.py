@@ -222,7 +222,8 @@ def test_runner_separates_the_two_boys_of_boys_beach_at_source_size(core, tmp_pa
     clip = shared_clips() / "boys-beach"
     done = subprocess.run([sys.executable, "-m", "omnimatte_run.run_workflow", "--toy", "--video", str(clip / "input_video.mp4"),
                            "--mask", str(clip / "mask_00.mp4"), "--mask", str(clip / "mask_01.mp4"),
-                           "--out", str(tmp_path)], cwd=PACK_DIR, capture_output=True, text=True, timeout=900)
+                           "--out", str(tmp_path), "--threads", "2"],  # the test process waits: use both cores
+                          cwd=PACK_DIR, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     video_files = core.video_files
     masks = [torch.cat(list(video_files.iter_chunks(str(clip / f"mask_0{k}.mp4"), 17)))[..., 0] > 0.5 for k in (0, 1)]

@@ -126,7 +126,7 @@ def test_clip_vision_given_for_a_t2v_base_is_refused(t2v_run_files):
                              "--iterations", "1"))
 
 
-def test_vae_trainer_resumes_and_exports_a_loadable_vae(codec_file, tmp_path):
+def test_vae_trainer_resumes_and_exports_a_loadable_vae(codec_file, tmp_path, both_cores):
     """training.toy_vae: stop after one step, resume, export a VAELoader-loadable file with unit latents."""
     import json
 
@@ -134,7 +134,7 @@ def test_vae_trainer_resumes_and_exports_a_loadable_vae(codec_file, tmp_path):
     from training.loaders import load_vae
 
     argv = ["--output", str(tmp_path / "vae"), "--iterations", "2", "--batch", "1", "--crop", "32",
-            "--crop-frames", "5", "--val-clips", "1", "--val-every", "1", "--threads", "1", "--dim", "8",
+            "--crop-frames", "5", "--val-clips", "1", "--val-every", "1", "--threads", str(both_cores), "--dim", "8",
             "--pool", "2"]
     assert toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + ["--stop-after", "1"])).run() is None
     path = toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + ["--resume"])).run()

@@ -91,7 +91,7 @@ def test_a_clip_that_fits_one_window_is_unchanged_by_the_window_setting(toy):
 
 
 @needs_toy_world
-def test_seams_between_windows_stay_within_ten_percent(toy):
+def test_seams_between_windows_stay_within_ten_percent(toy, both_cores):
     """Held-out toy clips of 49, 65 and 97 frames in windows of 17: frames where windows overlap are no
     worse than the others (and every frame comes back, at the clip's own count)."""
     from benchmarks.long_video import SEAM_CLIPS
@@ -154,7 +154,7 @@ def test_runner_brings_the_200_frame_animator_draw_back_whole(core, tmp_path):
     source = core.video_files.probe(str(clip / "input_video.mp4"))
     done = subprocess.run([sys.executable, "-m", "omnimatte_run.run_workflow", "--toy", "--video",
                            str(clip / "input_video.mp4"), "--mask", str(clip / "mask_00.mp4"), "--out", str(tmp_path),
-                           "--width", "128", "--height", "128", "--steps", "2"],
+                           "--width", "128", "--height", "128", "--steps", "2", "--threads", "2"],  # both cores
                           cwd=PACK_DIR, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     folder = tmp_path / "input_video-mask_00"
