@@ -16,15 +16,14 @@ import torch
 from omnimatte_workflows.toy_graph import TOY_FILES, TOY_SIZE, TOY_STEPS
 
 NONE = "none"
-TOY_PARTS = {"text": ("embeds_name", "omnimatte_text_embeds"), "vae": ("vae_name", "vae"),
-             "remover": ("unet_name", "diffusion_models"), "effect": ("effect_expert", "omnimatte"),
-             "quality": ("quality_expert", "omnimatte")}  # manifest name → (TOY_FILES key, ComfyUI model folder)
 
 
 def toy_world_files(folder: Path) -> dict[str, Path]:
     """The toy files of a folder laid out like the pack's ``toy_world/`` (manifest name → path); raises naming
     every file that is missing, so a half-assembled build never borrows the shipped files unnoticed."""
-    files = {part: folder / sub / TOY_FILES[key] for part, (key, sub) in TOY_PARTS.items()}
+    from training.toy_world import SHIPPED  # stage → (ComfyUI model folder, file name): the one layout
+
+    files = {stage: folder / sub / name for stage, (sub, name) in SHIPPED.items()}
     missing = [str(path.relative_to(folder)) for path in files.values() if not path.is_file()]
     if missing:
         raise FileNotFoundError(f"toy world {folder}: missing {', '.join(missing)}; assemble it with "
@@ -32,15 +31,13 @@ def toy_world_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def use_toy_world(folder: Path) -> dict[str, Path]:
+def use_toy_world(folder: Path) -> None:
     """Make the stock loaders find ``folder``'s toy files ahead of the shipped ones (ComfyUI searches a model
     folder's paths in order), so an unshipped build is measured through exactly the shipped path."""
     import folder_paths
 
-    files = toy_world_files(folder)
-    for sub in sorted({sub for _key, sub in TOY_PARTS.values()}):
+    for sub in sorted({path.parent.name for path in toy_world_files(folder).values()}):
         folder_paths.add_model_folder_path(sub, str(folder / sub), is_default=True)
-    return files
 
 
 def call_node(node_type: str, **inputs):

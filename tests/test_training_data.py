@@ -211,3 +211,39 @@ def test_clip_vision_cache_means_a_second_run_never_loads_clip_h(pack, clip_visi
     assert second.misses == 0 and second.model is None
     assert all(torch.equal(a, b) for a, b in zip(computed, again))
     assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2
+
+
+def test_effect_cells_follow_the_wan_latent_grid():
+    """Frame 0 is a latent frame alone, then frames go in fours; 8×8 pixels make a cell."""
+    from training.encode import latent_cells
+
+    region = torch.zeros(17, 32, 48, dtype=torch.bool)
+    region[0, 3, 3] = True  # latent frame 0, cell (0, 0)
+    region[5, 9, 17] = True  # frames 5-8 → latent frame 2, cell (1, 2)
+    cells = latent_cells(region)
+    assert cells.shape == (1, 1, 5, 4, 6)
+    assert cells.sum() == 2 and cells[0, 0, 0, 0, 0] == 1 and cells[0, 0, 2, 1, 2] == 1
+    region[8, 31, 47] = True  # the last frame of that group, the last cell
+    assert latent_cells(region)[0, 0, 2, 3, 5] == 1 and latent_cells(region)[0, 0, 3].sum() == 0
+    with pytest.raises(ValueError, match="4n\\+1"):
+        latent_cells(region[:16])
+
+
+def test_effect_weighted_mean_weighs_the_effect_cells():
+    """λ = 0 is the plain mean; λ > 0 makes an error on the effect's cells cost more than the same error elsewhere."""
+    from training.objective import FlowBatch, effect_cell_weight, weighted_mean
+
+    cells = torch.zeros(1, 1, 2, 4, 4)
+    cells[0, 0, 1, 2, 2] = 1
+    batch = FlowBatch(*[torch.zeros(1)] * 7, effect_cells=cells)
+    on_effect, elsewhere = torch.zeros(1, 16, 2, 4, 4), torch.zeros(1, 16, 2, 4, 4)
+    on_effect[0, :, 1, 2, 2] = 1
+    elsewhere[0, :, 0, 0, 0] = 1
+    plain = effect_cell_weight(batch, 0.0)
+    assert torch.isclose(weighted_mean(on_effect, plain), on_effect.mean())
+    weight = effect_cell_weight(batch, 8.0)
+    assert float(weighted_mean(on_effect, weight)) == pytest.approx(9 / 40)  # 9 of a total weight of 31 + 9 (per channel)
+    assert float(weighted_mean(elsewhere, weight)) == pytest.approx(1 / 40)
+    assert torch.isclose(weighted_mean(torch.ones(1, 16, 2, 4, 4), weight), torch.tensor(1.0))  # same scale
+    with pytest.raises(ValueError, match="effect cells"):
+        effect_cell_weight(FlowBatch(*[torch.zeros(1)] * 7), 8.0)

@@ -188,6 +188,40 @@ def test_anneal_steps_lower_the_rate_to_the_end_of_the_run(run_files):
         train.main(_argv(run_files, out, "--iterations", "6", "--anneal-steps", "9"))
 
 
+def test_effect_weight_finds_the_shadow_cells_even_in_an_old_pool_cache(run_files):
+    """--effect-weight: the pool's clips carry their effect cells (a cache written before they were stored gets
+    them by rendering the clip again), and the weighted loss differs from the plain one on the same batch."""
+    import comfy.model_management as mm
+
+    from training.encode import latent_cells, load_encoded, save_encoded
+    from training.objective import alpha_flow_loss
+
+    cache = run_files["dir"] / "old_cache"
+    writer = _trainer(run_files, run_files["dir"] / "cache_writer", "--pool", "2", "--pool-cache", str(cache),
+                      "--shadow-prob", "1")
+    for key in range(2):
+        old = writer.encoded(key)
+        assert old.effect_cells is not None
+        old.effect_cells = None  # as a cache from before effect cells were stored
+        save_encoded(old, cache / f"seed0_clip{key:05d}.safetensors")
+    assert load_encoded(cache / "seed0_clip00000.safetensors").effect_cells is None
+    trainer = _trainer(run_files, run_files["dir"] / "weighted", "--pool", "2", "--pool-cache", str(cache),
+                       "--shadow-prob", "1", "--effect-weight", "8")
+    batch = trainer.batch([0, 1])
+    expected = torch.cat([latent_cells(trainer.inputs.clips.clip(k).shadow_region) for k in range(2)])
+    assert torch.equal(batch.effect_cells, expected) and batch.effect_cells.shape[2:] == batch.x0.shape[2:]
+    assert 0 < float(expected.mean()) < 0.5  # the shadows cover some cells, not all
+    previous, mm.in_training = getattr(mm, "in_training", False), True
+    try:
+        with torch.no_grad():
+            plain = float(alpha_flow_loss(trainer.trainable, batch))
+            weighted = float(alpha_flow_loss(trainer.trainable, batch, effect_weight=8.0))
+    finally:
+        mm.in_training = previous
+    assert abs(weighted - plain) > 1e-4 * plain
+    assert trainer.settings()["effect_weight"] == 8.0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
 from omnimatte_core.conditioning import latent_trimask  # the packing OmnimatteConditioning uses
 
@@ -20,6 +21,20 @@ class EncodedClip:
     concat_mask: torch.Tensor  # [1, 4, T, h, w] packed trimask on the latent grid (as OmnimatteConditioning)
     context: torch.Tensor  # [1, L, 4096]
     clip_fea: torch.Tensor | None  # [1, 257, 1280]; None for a T2V-type base
+    effect_cells: torch.Tensor | None = None  # [1, 1, T, h, w] 1 where the clip's effect (shadow) lies; None in old caches
+
+
+def latent_cells(region: torch.Tensor) -> torch.Tensor:
+    """bool [4n+1, H, W] pixel region → [1, 1, n+1, H/8, W/8]: 1 where any pixel of a latent cell is in it.
+
+    Wan's VAE codes frame 0 alone and then frames in fours, 8×8 pixels a cell: the same grid as the latents.
+    """
+    n = region.shape[0]
+    if (n - 1) % 4:
+        raise ValueError(f"the region needs 4n+1 frames, got {n}")
+    spatial = F.max_pool2d(region.float().unsqueeze(1), 8).squeeze(1)  # [4n+1, H/8, W/8]
+    rest = spatial[1:].reshape(-1, 4, *spatial.shape[1:]).amax(dim=1)  # [n, H/8, W/8]
+    return torch.cat((spatial[:1], rest))[None, None]
 
 
 def vae_encode(vae, frames: torch.Tensor) -> torch.Tensor:
@@ -38,7 +53,8 @@ def encode_clip(clip: Clip, index: int, vae, latent_format, text: TextEmbeddings
         alpha=latent_format.process_in(vae_encode(vae, alpha_rgb)),
         concat_mask=latent_trimask(clip.trimask),
         context=text.tokens(clip.caption),
-        clip_fea=clip_vision.features(clip.video[0], index) if clip_vision is not None else None)
+        clip_fea=clip_vision.features(clip.video[0], index) if clip_vision is not None else None,
+        effect_cells=latent_cells(clip.shadow_region))
 
 
 def save_encoded(encoded: EncodedClip, path) -> None:

@@ -48,11 +48,12 @@ class FlowBatch:
     concat_mask: torch.Tensor  # [B, 4, T, h, w]
     context: torch.Tensor  # [B, L, 4096]
     clip_fea: torch.Tensor | None  # [B, 257, 1280]; None for a T2V-type base
+    effect_cells: torch.Tensor | None = None  # [B, 1, T, h, w] the effect's latent cells; None: unweighted loss only
 
     def to(self, device: torch.device) -> "FlowBatch":
         return FlowBatch(*(t.to(device) if t is not None else None
                            for t in (self.x0, self.noise, self.sigma, self.video_latent, self.concat_mask, self.context,
-                                     self.clip_fea)))
+                                     self.clip_fea, self.effect_cells)))
 
 
 def flow_batch(encoded: list[EncodedClip], sigmas: list[torch.Tensor], noises: list[torch.Tensor]) -> FlowBatch:
@@ -61,12 +62,19 @@ def flow_batch(encoded: list[EncodedClip], sigmas: list[torch.Tensor], noises: l
                      video_latent=torch.cat([e.video_latent for e in encoded]),
                      concat_mask=torch.cat([e.concat_mask for e in encoded]),
                      context=pad_tokens([e.context for e in encoded]),
-                     clip_fea=None if encoded[0].clip_fea is None else torch.cat([e.clip_fea for e in encoded]))
+                     clip_fea=None if encoded[0].clip_fea is None else torch.cat([e.clip_fea for e in encoded]),
+                     effect_cells=None if any(e.effect_cells is None for e in encoded)
+                     else torch.cat([e.effect_cells for e in encoded]))
 
 
 def alpha_flow_loss(trainable: TrainableExpert, batch: FlowBatch, options: dict | None = None,
-                    cond: BranchConditioning | None = None) -> torch.Tensor:
-    """Mean squared velocity error over the alpha rows (the odd rows)."""
+                    cond: BranchConditioning | None = None, effect_weight: float = 0.0) -> torch.Tensor:
+    """Mean squared velocity error over the alpha rows (the odd rows).
+
+    ``effect_weight`` λ > 0 (ours, not the paper's) makes it a weighted mean with weight 1 + λ on the
+    latent cells of the clip's effect (``batch.effect_cells``): shadows cover a few per cent of the
+    frame, so the plain mean barely sees them. λ = 0 is the paper's loss.
+    """
     s = batch.sigma.view(-1, *[1] * (batch.x0.ndim - 1))
     x_t = (1 - s) * batch.x0 + s * batch.noise  # what ModelSamplingDiscreteFlow.noise_scaling computes
     target = batch.noise - batch.x0
@@ -74,4 +82,20 @@ def alpha_flow_loss(trainable: TrainableExpert, batch: FlowBatch, options: dict 
         cond = branch_conditioning(trainable.patched, x_t, batch.video_latent, batch.concat_mask, batch.context,
                                    batch.clip_fea)
     v = branch_velocity(trainable, x_t, batch.sigma, cond, options)
-    return (v[1::2].float() - target[1::2].float()).pow(2).mean()
+    error = (v[1::2].float() - target[1::2].float()).pow(2)  # [B, 16, T, h, w]
+    if effect_weight <= 0:
+        return error.mean()
+    return weighted_mean(error, effect_cell_weight(batch, effect_weight))
+
+
+def effect_cell_weight(batch: FlowBatch, effect_weight: float) -> torch.Tensor:
+    """[B, 1, T, h, w] weight 1 + λ on the effect's cells, 1 elsewhere."""
+    if batch.effect_cells is None:
+        raise ValueError("an effect-weighted loss needs the clips' effect cells (EncodedClip.effect_cells)")
+    return 1 + effect_weight * batch.effect_cells.float()
+
+
+def weighted_mean(error: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Σ w·e / Σ w, the weight broadcast over the channels: a loss on the same scale as the plain mean."""
+    weight = weight.expand_as(error)
+    return (weight * error).sum() / weight.sum()

@@ -43,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--anneal-steps", type=int, default=0, metavar="N",
                    help="lower the learning rate linearly to 0 over the run's last N steps (0: constant, the paper's)")
     p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--effect-weight", type=float, default=0.0, metavar="LAMBDA",
+                   help="weight 1 + LAMBDA on the latent cells of the ground-truth effect (shadow) in the flow "
+                        "loss; 0 (default) is the paper's plain mean (ours: docs/training.md)")
     p.add_argument("--max-grad-norm", type=float, default=1.0, help="0 disables clipping")
     p.add_argument("--batch", type=int, default=1, help="clips per process per micro-batch")
     p.add_argument("--accumulation", type=int, default=1, help="micro-batches per optimizer step")
@@ -128,10 +131,18 @@ class Trainer:
         cache = Path(self.args.pool_cache) / f"seed{self.args.seed}_clip{key:05d}.safetensors" \
             if self.args.pool_cache else None
         if cache is not None and cache.is_file():
-            return load_encoded(cache)
+            return self._with_effect_cells(load_encoded(cache), key)
         encoded = common.encoded_clip(self.inputs, self.inputs.clips, key)[1]
         if cache is not None:
             save_encoded(encoded, cache)
+        return encoded
+
+    def _with_effect_cells(self, encoded, key: int):
+        """A cache written before effect cells were stored: render the clip again (seeded, cheap) for them."""
+        from .encode import latent_cells
+
+        if encoded.effect_cells is None and self.args.effect_weight > 0:
+            encoded.effect_cells = latent_cells(self.inputs.clips.clip(key).shadow_region)
         return encoded
 
     def held_out(self, index: int) -> tuple:
@@ -180,6 +191,7 @@ class Trainer:
         a = self.args
         return {"role": a.role, "iterations": a.iterations, "lr": a.lr, "anneal_steps": a.anneal_steps,
                 "weight_decay": a.weight_decay,
+                "effect_weight": a.effect_weight,
                 "batch": a.batch, "accumulation": a.accumulation, "world": self.info.world, "shift": a.shift,
                 "sigma_range": list(a.sigma_range), "seed": a.seed, "height": a.height, "width": a.width,
                 "frames": a.frames, "foregrounds": a.foregrounds, "backgrounds": a.backgrounds,
@@ -208,7 +220,7 @@ class Trainer:
         step = 0
         if a.resume:
             step = ckpt.resume_step(ckpt_dir, self.params, self.names, optimizer)
-        module = _LossModule(self.trainable)
+        module = _LossModule(self.trainable, a.effect_weight)
         if info.world > 1:
             module = torch.nn.parallel.DistributedDataParallel(module)
         options = transformer_options(self.trainable.patched)
@@ -320,15 +332,16 @@ class Trainer:
 class _LossModule(torch.nn.Module):
     """The trainable factors as a Module (what DDP wraps); the frozen Wan model is not a submodule."""
 
-    def __init__(self, trainable):
+    def __init__(self, trainable, effect_weight: float = 0.0):
         super().__init__()
         self.weights = trainable.weights
         self.trainable = trainable
+        self.effect_weight = effect_weight
 
     def forward(self, batch, options):
         from .objective import alpha_flow_loss
 
-        return alpha_flow_loss(self.trainable, batch, options)
+        return alpha_flow_loss(self.trainable, batch, options, effect_weight=self.effect_weight)
 
 
 def peak_memory(device: torch.device) -> dict[str, int]:
