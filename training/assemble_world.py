@@ -11,11 +11,11 @@ file's hash and where it came from; no demo clips are written (the table does no
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import shutil
 from pathlib import Path
 
+from .build_records import parse_new_folder_args, write_manifest
 from .toy_world import SHIPPED, place_stage
 
 log = logging.getLogger("training.assemble_world")
@@ -57,15 +57,11 @@ def assemble(parts: dict[str, Path], scores: Path, out: Path) -> dict:
     shutil.copyfile(scores, out / BLOCK_SCORES)
     manifest = {"assembled": True, "block_scores_source": str(scores), "files": files,
                 "total_bytes": sum(entry["bytes"] for entry in files.values())}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    return manifest
+    return write_manifest(out, manifest)
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
-    if args.out.exists():
-        raise SystemExit(f"assemble_world: {args.out} exists; give a new folder (nothing is overwritten)")
+    args = parse_new_folder_args(parser(), argv, "assemble_world")
     parts, scores = chosen_parts(args)
     manifest = assemble(parts, scores, args.out)
     log.info("assembled %s (%d bytes) from %s", args.out, manifest["total_bytes"],

@@ -88,3 +88,20 @@ if __name__ == "__main__":  # python -m training.build_records toy_world_build: 
 
     stages = Path(sys.argv[1])
     (stages / "manifest.json").write_text(json.dumps({"files": stage_files(stages)}, indent=1) + "\n")
+
+
+def write_manifest(folder: Path, manifest: dict) -> dict:
+    """``folder/manifest.json``, indented, ending in a newline; returns the manifest."""
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    return manifest
+
+
+def parse_new_folder_args(parser, argv: list[str] | None, prog: str):
+    """Logging on, the arguments parsed, and ``--out`` refused when it exists (nothing is overwritten)."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser.parse_args(argv)
+    if args.out.exists():
+        raise SystemExit(f"{prog}: {args.out} exists; give a new folder (nothing is overwritten)")
+    return args
