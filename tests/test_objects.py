@@ -9,12 +9,15 @@ import torch
 from harness.toy_host import needs_toy_world
 
 SCENES = 3  # held-out two-object scenes 2, 3 and 10 (training/toy_data.two_object_scenes)
-# `python -m benchmarks.objects --json`, 2026-11-30, 2 threads (the tests run 1): measured → bar
-OBJECT_MAE_MAX = (0.26, 0.27)  # measured 0.2364, 0.2474 (single-object toy table: 0.2565)
-SHADOW_MAE_MAX = (0.275, 0.165)  # measured 0.2499, 0.1476
-LEAK_MAE_MAX = (0.11, 0.225)  # each alpha on the OTHER object and its shadow, GT 0: measured 0.0962, 0.2015
-PLATE_REGION_PSNR_MIN, PLATE_OUTSIDE_PSNR_MIN = 24.5, 32.5  # measured 25.66, 34.07 dB
-RECOMPOSITE_PSNR_MIN = 31.5  # every layer over the plate vs the input, overlap left out: measured 32.99 dB
+# `python -m benchmarks.objects --json --threads 1`, 2026-12-07, the shipped build (docs/toy_world.md): measured → bar.
+# Against the first build (2026-11-30) the alphas are far better (object 0.2364 / 0.2474 then) and the plate
+# outside the objects is 3 dB worse (34.07 dB then): the VAE now spends its code on the matte (its own round
+# trip of the toy plates is 29.2 dB outside, against 32.3 dB for the first build's codec).
+OBJECT_MAE_MAX = (0.12, 0.11)  # measured 0.1010, 0.0888 (single-object toy table: 0.084)
+SHADOW_MAE_MAX = (0.215, 0.135)  # measured 0.1924, 0.1154
+LEAK_MAE_MAX = (0.045, 0.20)  # each alpha on the OTHER object and its shadow, GT 0: measured 0.0255, 0.1746
+PLATE_REGION_PSNR_MIN, PLATE_OUTSIDE_PSNR_MIN = 25.7, 30.5  # measured 26.24, 31.05 dB
+RECOMPOSITE_PSNR_MIN = 30.8  # every layer over the plate vs the input, overlap left out: measured 31.26 dB
 
 
 
@@ -209,7 +212,8 @@ def test_conditioning_and_sampler_refuse_mixed_inputs(toy, scenes):
 
 def test_runner_separates_the_two_boys_of_boys_beach_at_source_size(core, tmp_path):
     """The whole clip (85 frames, 640×384) with its two masks, toy models at their own size: each object's
-    folder at the source size and frame count, and each alpha higher on its own object than on the other."""
+    folder at the source size and frame count, and each object's region holding more alpha in its own pass
+    than in the pass that removes the other object (the masks reach their own passes)."""
     import subprocess
     import sys
 
@@ -222,19 +226,22 @@ def test_runner_separates_the_two_boys_of_boys_beach_at_source_size(core, tmp_pa
     clip = shared_clips() / "boys-beach"
     done = subprocess.run([sys.executable, "-m", "omnimatte_run.run_workflow", "--toy", "--video", str(clip / "input_video.mp4"),
                            "--mask", str(clip / "mask_00.mp4"), "--mask", str(clip / "mask_01.mp4"),
-                           "--out", str(tmp_path), "--threads", "2"],  # the test process waits: use both cores
+                           "--out", str(tmp_path), "--threads", "2",  # the test process waits: use both cores
+                           "--steps", "20"],  # the toy world's steps (TOY_STEPS); the runner's default is 50
                           cwd=PACK_DIR, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     video_files = core.video_files
     masks = [torch.cat(list(video_files.iter_chunks(str(clip / f"mask_0{k}.mp4"), 17)))[..., 0] > 0.5 for k in (0, 1)]
+    alphas = []
     for k in (0, 1):
         folder = tmp_path / f"input_video-mask_0{k}"
         alpha = np.stack([np.asarray(Image.open(p)) for p in sorted((folder / "alpha").glob("*.png"))])
         assert alpha.shape == (85, 384, 640) and len(list((folder / "rgba").glob("*.png"))) == 85
-        alpha = torch.from_numpy(alpha).float() / 255
-        own, other = float(alpha[masks[k]].mean()), float(alpha[masks[1 - k]].mean())
-        assert own > other + 0.01, (k, own, other)  # measured 0.211 vs 0.181 and 0.264 vs 0.181
+        alphas.append(torch.from_numpy(alpha).float() / 255)
         probe = video_files.probe(str(folder / "background" / "background.mp4"))
         assert (probe.width, probe.height, probe.fps) == (640, 384, 16)
+    for k in (0, 1):  # the toy models, off their 128² procedural world, leave a faint alpha everywhere (0.13 mean)
+        own_pass, other_pass = float(alphas[k][masks[k]].mean()), float(alphas[1 - k][masks[k]].mean())
+        assert own_pass > other_pass + 0.01, (k, own_pass, other_pass)  # measured 0.123 vs 0.101, 0.181 vs 0.115
     plate = tmp_path / "input_video" / "background" / "background.mp4"
     assert sum(1 for _ in video_files.iter_frames(str(plate))) == 85

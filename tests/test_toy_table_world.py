@@ -17,8 +17,8 @@ from omnimatte_host.comfy_host import PACK_DIR
 
 SHIPPED = PACK_DIR / "toy_world"
 BUILDS = PACK_DIR / "toy_world_build"
-OTHER_VAE = BUILDS / "world_k3_8k" / "vae" / "easyomnimatte_toy_vae.safetensors"  # the matte-carrying VAE
-WIDE_REMOVER = BUILDS / "w256" / "remover" / "easyomnimatte_toy_remover.safetensors"
+OTHER_VAE = BUILDS / "vae_r8" / "toy_wan_vae.safetensors"  # the shipped VAE's parent run: 18.5 dB, not 27.5
+OTHER_REMOVER = BUILDS / "world_k3_8k" / "diffusion_models" / "easyomnimatte_toy_remover.safetensors"  # width 128
 QUICK = ("--json", "--world", "second", "--clips", "1", "--steps", "2", "--no-sweep", "--threads", "2")
 
 pytestmark = needs_toy_world
@@ -46,10 +46,10 @@ def test_assembling_refuses_experts_of_another_remover_and_leaves_nothing(tmp_pa
 
     out = tmp_path / "world"
     with pytest.raises(SystemExit, match="trained on another remover"):
-        assemble_world.main(["--out", str(out), "--from", str(SHIPPED), "--remover", str(WIDE_REMOVER)])
+        assemble_world.main(["--out", str(out), "--from", str(SHIPPED), "--remover", str(OTHER_REMOVER)])
     assert not out.exists()
     with pytest.raises(SystemExit, match="missing text: .*; vae: "):
-        assemble_world.main(["--out", str(out), "--from", str(tmp_path), "--remover", str(WIDE_REMOVER)])
+        assemble_world.main(["--out", str(out), "--from", str(tmp_path), "--remover", str(OTHER_REMOVER)])
 
 
 def _round_trip_psnr(vae, clip) -> float:

@@ -19,21 +19,19 @@ from omnimatte_host.comfy_host import PACK_DIR
 
 TOY_DIR = PACK_DIR / "toy_world"
 QUALITY_CLIPS = 6  # held-out indices 0–5: never trained on (training uses seed 0, these seed 1,000,000)
-MAX_TOTAL_BYTES = 25 * 1024 * 1024
+MAX_TOTAL_BYTES = 40 * 1024 * 1024  # issue 22: the shipped toy world stays within 40 MB
 
 # Bars: the issue's target where the toy world reaches it; where it does not, the value measured
-# by `benchmarks.toy_table` on the same clips, steps and seed (2026-11-29), plus a margin for thread
-# count (docs/toy_world.md lists both, and why the targets were missed).
-OBJECT_MAE_MAX = 0.29  # target 0.05; measured 0.2565
-SHADOW_MAE_MAX = 0.22  # target 0.10; measured 0.1963
-BG_REGION_PSNR_MIN = 22.8  # target 25 dB; measured 23.36 dB
-OUTSIDE_BELOW_VAE_MAX_DB = 1.0  # target; measured 29.79 dB outside vs 28.81 dB VAE round trip
-RECOMPOSITE_BELOW_VAE_MAX_DB = 2.0  # target; measured 32.81 dB vs 28.81 dB
-DEMO_OBJECT_MAE_MAX, DEMO_SHADOW_MAE_MAX = 0.29, 0.14  # toy_shadow alone: measured 0.258, 0.119
+# by `benchmarks.toy_table --toy-world` on the same clips, steps and seed for the shipped build
+# (2026-12-07, 2 threads; the tests run 1), plus a margin for thread count (docs/toy_world.md lists
+# both, and why the targets were missed).
+OBJECT_MAE_MAX = 0.10  # target 0.08; measured 0.084 (seed 44: 0.079)
+SHADOW_MAE_MAX = 0.16  # target 0.10; measured 0.140 (seed 44: 0.130)
+BG_REGION_PSNR_MIN = 23.2  # target 25 dB; measured 23.66 dB
+OUTSIDE_BELOW_VAE_MAX_DB = 1.0  # target; measured 28.50 dB outside vs 27.82 dB VAE round trip
+RECOMPOSITE_BELOW_VAE_MAX_DB = 2.0  # target; measured 28.97 dB vs 27.82 dB
+DEMO_OBJECT_MAE_MAX, DEMO_SHADOW_MAE_MAX = 0.10, 0.13  # toy_shadow alone (bash scripts/run.sh): measured 0.079, 0.0995
 TRIVIAL_ROWS = ("mask_as_alpha", "alpha_zero", "alpha_one")
-# The new-background composite against the mask copy's: the shipped experts beat it on the second world
-# only (toy world: dual 29.6 dB vs the mask copy's 30.0 dB, docs/toy_world.md; issue 22's open target).
-MASK_COPY_COMPOSITE_BEATEN_IN = {"toy": [], "second": ["composite_beats_mask_as_alpha"]}
 
 pytestmark = needs_toy_world
 
@@ -103,14 +101,15 @@ def test_alpha_holds_the_object_and_its_shadow(quality):
 @pytest.mark.parametrize("world", ["toy", "second"])
 def test_dual_beats_the_trivial_answers(quality, world):
     """The yardstick of issue 22: the shadow must be in the alpha (the mask copy has none) and the layer over
-    a new background must beat α ≡ 0 and α ≡ 1; the trivial rows fail these same bars
-    (tests/test_yardstick.py). Beating the mask copy's composite is asserted where the experts reach it."""
+    a new background must beat the mask copy's, α ≡ 0's and α ≡ 1's; the trivial rows fail these same bars
+    (tests/test_yardstick.py)."""
     from omnimatte_eval import toy_eval
 
     measured = quality if world == "toy" else quality["second"]
     bars = toy_eval.quality_bars(measured["mean"], measured["references"])
-    required = ["shadow_beats_mask_as_alpha", "composite_beats_alpha_one", "composite_beats_alpha_zero"]
-    required += MASK_COPY_COMPOSITE_BEATEN_IN[world]
+    # the composite beats the mask copy's in both worlds: 35.18 / 33.18 dB against 30.01 / 28.48 (docs/toy_world.md)
+    required = ["shadow_beats_mask_as_alpha", "composite_beats_mask_as_alpha", "composite_beats_alpha_one",
+                "composite_beats_alpha_zero"]
     assert all(bars[name] for name in required), (bars, measured["mean"], measured["references"])
     for kind in TRIVIAL_ROWS:
         trivial = toy_eval.quality_bars(measured["references"][kind], measured["references"])
