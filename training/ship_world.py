@@ -5,7 +5,8 @@ An assembled world records where its files came from but not how they were made.
 the commands that made the file, oldest first (an expert trained, then annealed, then fine-tuned is three
 runs, each a folder with ``command.txt``, ``loss.jsonl`` and ``validation.jsonl``), the seconds of
 steps each run took, and the last validation record; stages without ``--runs`` keep their entry in
-``--base``'s manifest. The demo clips are written again, or copied with ``--demo-from`` (they depend on the held-out stream only).
+``--base``'s manifest. The demo clips are written again, or copied with ``--demo-from`` (they depend on
+the held-out stream only).
 """
 
 from __future__ import annotations
