@@ -44,6 +44,7 @@ def test_each_stage_records_the_runs_that_made_it(assembled, tmp_path):
     own = [json.loads(line)["seconds"] for line in (W256 / "effect_anneal_10k" / "loss.jsonl").open()]
     assert effect["wall_seconds"] == pytest.approx(sum(own), abs=0.2)  # the anneal's log holds both runs' steps
     assert effect["metrics"]["step"] == 10000
+    assert effect["source"] == "toy_world_build/w256/effect_anneal_10k/effect_expert.safetensors"  # its last run's
     assert manifest["files"]["vae"]["command"] == base["vae"]["command"]  # unchanged stages keep their record
     total = 0
     for entry in manifest["files"].values():  # what tests/test_toy_world.py asks of the shipped manifest
@@ -60,6 +61,9 @@ def test_a_changed_stage_without_its_runs_is_refused(assembled, tmp_path):
     with pytest.raises(SystemExit, match="remover differs"):
         _ship(assembled, tmp_path / "no_runs", f"effect={W256 / 'effect'}")
     assert not (tmp_path / "no_runs").exists()
+    with pytest.raises(SystemExit, match="holds no copy of"):  # the last run named wrote another expert
+        _ship(assembled, tmp_path / "wrong_run", f"remover={W256 / 'remover'}", f"effect={W256 / 'effect'}")
+    assert not (tmp_path / "wrong_run").exists()
     with pytest.raises(SystemExit, match="STAGE=RUN"):
         _ship(assembled, tmp_path / "bad", "effects=x")
     with pytest.raises(SystemExit, match="not a world written by training.assemble_world"):

@@ -53,6 +53,8 @@ def test_shipped_files_match_their_manifest():
             assert entry.get("wall_seconds", entry.get("wall_seconds_2_cores")) is not None
         if name in ("vae", "remover", "effect", "quality"):
             assert entry["metrics"], f"{name}: the manifest records no final metrics"
+        if "source" in entry:  # where it was made: a committed file, not a scratch path of the build box
+            assert (TOY_DIR.parent / entry["source"]).is_file(), f"{name}: source {entry['source']} is not in the pack"
     assert total == manifest["total_bytes"] <= MAX_TOTAL_BYTES
 
 

@@ -18,9 +18,7 @@ import shutil
 from pathlib import Path
 
 from .build_records import parse_new_folder_args, sha256, write_manifest
-from .toy_data import FRAMES, HEIGHT, TOY_CONFIG, WIDTH
-from .toy_demo_clips import demo_indices, write_demo_clip
-from .toy_world import SHIPPED
+from .toy_world import PACK_DIR, SHIPPED, place_demo_clips, world_header
 
 log = logging.getLogger("training.ship_world")
 ENV_PREFIX = "OMNIMATTE_FP32_VAE=1 "  # the CPU builds' VAE precision, recorded apart from the command
@@ -84,6 +82,18 @@ def lineage(runs: list[Path]) -> dict:
             "runs": chain}
 
 
+def run_source(stage: str, assembled_from: Path, last_run: Path) -> str:
+    """The stage's file as its last run wrote it (relative to the pack when inside it), so the manifest names
+    the committed run folder rather than wherever the world was assembled from; refused when that run did not
+    write the file the world was assembled with."""
+    written = last_run / assembled_from.name
+    if not written.is_file() or sha256(written) != sha256(assembled_from):
+        raise SystemExit(f"ship_world: {stage}: {last_run} holds no copy of {assembled_from}; name the runs "
+                         f"that made the file the world was assembled with, the last one last")
+    written = written.resolve()
+    return str(written.relative_to(PACK_DIR)) if written.is_relative_to(PACK_DIR) else str(written)
+
+
 def parse_runs(items: list[str]) -> dict[str, list[Path]]:
     runs = {}
     for item in items:
@@ -109,24 +119,15 @@ def ship(world: Path, base: Path, runs: dict[str, list[Path]], out: Path, rebuil
         entry = {"file": f"{folder}/{name}", "sha256": sha256(path), "bytes": path.stat().st_size,
                  "source": assembled["files"][stage]["source"]}
         if stage in runs:
-            entry.update(lineage(runs[stage]))
+            entry.update(lineage(runs[stage]), source=run_source(stage, Path(entry["source"]), runs[stage][-1]))
         else:
             kept = base_files[stage]
             if kept["sha256"] != entry["sha256"]:
                 raise SystemExit(f"ship_world: {stage} differs from {base}'s; name the runs that made it (--runs)")
             entry.update({k: v for k, v in kept.items() if k not in entry})
         entries[stage] = entry
-    for name, index in demo_indices().items():
-        target = out / "demo" / f"{name}.safetensors"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if demo_from is not None:
-            shutil.copyfile(demo_from / "demo" / target.name, target)
-        else:
-            write_demo_clip(index, target)
-        entries[f"demo/{name}"] = {"file": f"demo/{name}.safetensors", "sha256": sha256(target),
-                                   "bytes": target.stat().st_size, "held_out_index": index}
-    manifest = {"toy_world": {"height": HEIGHT, "width": WIDTH, "frames": FRAMES, "seed": TOY_CONFIG.seed,
-                              "rebuild": rebuild or "the commands of each stage below, oldest run first"},
+    entries.update(place_demo_clips(out, demo_from))
+    manifest = {"toy_world": world_header(rebuild or "the commands of each stage below, oldest run first"),
                 "files": entries, "total_bytes": sum(e["bytes"] for e in entries.values())}
     return write_manifest(out, manifest)
 

@@ -282,14 +282,8 @@ class Build:
         scores = self.work / "analyze" / "block_scores.json"
         if scores.is_file():
             shutil.copyfile(scores, dest / "block_scores.json")
-        for name, index in demo_indices().items():
-            target = dest / "demo" / f"{name}.safetensors"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_demo_clip(index, target)
-            entries[f"demo/{name}"] = {"file": f"demo/{name}.safetensors", "sha256": sha256(target),
-                                       "bytes": target.stat().st_size, "held_out_index": index}
-        manifest = {"toy_world": {"height": HEIGHT, "width": WIDTH, "frames": FRAMES, "seed": TOY_CONFIG.seed,
-                                  "rebuild": "python -m training.toy_world --resume"},
+        entries.update(place_demo_clips(dest))
+        manifest = {"toy_world": world_header("python -m training.toy_world --resume"),
                     "files": entries, "total_bytes": sum(e["bytes"] for e in entries.values())}
         path = dest / "manifest.json"
         path.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -337,6 +331,27 @@ def place_stage(stage: str, path: Path, dest: Path, remover: Path) -> dict:
     else:
         shutil.copyfile(path, target)
     return {"file": f"{folder}/{name}", "sha256": sha256(target), "bytes": target.stat().st_size}
+
+
+def place_demo_clips(dest: Path, copy_from: Path | None = None) -> dict[str, dict]:
+    """Write the demo clips into ``dest/demo`` → their manifest entries. ``copy_from`` (a toy world) copies
+    its clips instead: they depend on the held-out stream only, so a rewrite would change only bytes."""
+    entries = {}
+    for name, index in demo_indices().items():
+        target = dest / "demo" / f"{name}.safetensors"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if copy_from is not None:
+            shutil.copyfile(copy_from / "demo" / target.name, target)
+        else:
+            write_demo_clip(index, target)
+        entries[f"demo/{name}"] = {"file": f"demo/{name}.safetensors", "sha256": sha256(target),
+                                   "bytes": target.stat().st_size, "held_out_index": index}
+    return entries
+
+
+def world_header(rebuild: str) -> dict:
+    """The manifest's ``toy_world`` record: the clips' size and seed, and how to make the world again."""
+    return {"height": HEIGHT, "width": WIDTH, "frames": FRAMES, "seed": TOY_CONFIG.seed, "rebuild": rebuild}
 
 
 def ship_expert(path: Path, target: Path, remover: Path) -> None:
