@@ -168,3 +168,48 @@ def test_every_build_stage_file_is_in_the_stages_manifest():
     assert listed == stage_files(stages)
     assert all(entry["made_by"] for entry in listed.values())
 
+
+
+def test_the_finetune_resumes_each_experts_last_checkpoint_in_a_run_of_its_own(tmp_path, monkeypatch):
+    """--expert-anneal-steps reaches the experts' runs; --finetune-steps adds a run that starts from a copy of
+    the expert's last checkpoint (so --resume continues there) with the effect-weighted loss and a fresh rate."""
+    from pathlib import Path
+
+    from training import toy_world, train
+
+    work = tmp_path / "b"
+    args = toy_world.parser().parse_args(["--work", str(work), "--expert-iterations", "300", "--expert-anneal-steps",
+                                          "100", "--finetune-steps", "50", "--finetune-lr", "2e-4",
+                                          "--finetune-effect-weight", "16"])
+    build = toy_world.Build(args)
+    first = " ".join(build.expert_argv("quality", tmp_path, tmp_path, tmp_path, 3))
+    assert "--iterations 300" in first and "--anneal-steps 100" in first and "--effect-weight" not in first
+    expert_run = work / "quality"
+    (expert_run / "checkpoints").mkdir(parents=True)
+    for step in (200, 300):  # a finished expert run keeps its last checkpoints
+        (expert_run / "checkpoints" / f"step_{step:06d}.safetensors").write_bytes(b"weights %d" % step)
+        (expert_run / "checkpoints" / f"step_{step:06d}.json").write_text(json.dumps({"step": step}))
+    (expert_run / "loss.jsonl").write_text('{"step": 300, "loss": 0.2, "seconds": 1.0}\n')
+    build.state["stages"]["quality"] = {"command": "python -m training.train --role quality", "seconds": 30.0}
+    calls = []
+
+    def trained(argv):  # the trainer's own resume is tested in tests/test_training_train.py
+        calls.append(argv)
+        out = Path(argv[argv.index("--output") + 1]) / "quality_expert.safetensors"
+        out.write_bytes(b"expert")
+        return out
+
+    monkeypatch.setattr(train, "main", trained)
+    out = build.finetune("quality", tmp_path, tmp_path, tmp_path, 3)
+    assert out == work / "quality_finetune" / "quality_expert.safetensors"
+    assert sorted(p.name for p in (work / "quality_finetune" / "checkpoints").iterdir()) == \
+        ["step_000300.json", "step_000300.safetensors"]
+    assert (work / "quality_finetune" / "loss.jsonl").read_text() == (expert_run / "loss.jsonl").read_text()
+    words = " ".join(calls[0])
+    for part in ("--iterations 350", "--lr 0.0002", "--anneal-steps 50", "--effect-weight 16.0", "--resume",
+                 f"--output {work / 'quality_finetune'}"):
+        assert part in words, part
+    recorded = json.loads(build.state_path.read_text())["stages"]["quality_finetune"]
+    assert recorded["command"] == "python -m training.train " + " ".join(calls[0])
+    with pytest.raises(SystemExit, match="no checkpoint to fine-tune from"):
+        build.finetune("effect", tmp_path, tmp_path, tmp_path, 3)

@@ -2,8 +2,8 @@
 
 Stages, each resumable and skipped once its output exists: the cached text embedding, the
 VAE (``training.toy_vae``), the Casper-like remover (``training.toy_remover``), the block
-analysis (``training.analyze_blocks`` → K), the Effect and Quality experts (``training.train``),
-then the package: the files copied into the pack's ``toy_world/`` folders with a manifest
+analysis (``training.analyze_blocks`` → K), the Effect and Quality experts (``training.train``), each
+followed by its effect-weighted fine-tune when ``--finetune-steps`` is given, then the package: the files copied into the pack's ``toy_world/`` folders with a manifest
 (sha256, command, seed, wall time summed over resumed segments, final metrics).
 Interrupt it at any point; ``--resume`` continues where it stopped.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shlex
 import shutil
 import sys
@@ -62,6 +63,15 @@ def parser() -> argparse.ArgumentParser:
                    help="precision of the remover file the experts train on and the toy world ships")
     p.add_argument("--expert-iterations", type=int, default=4000)
     p.add_argument("--expert-lr", type=float, default=1e-3, help="AdamW learning rate of the experts (paper: 1e-3)")
+    p.add_argument("--expert-anneal-steps", type=int, default=0, metavar="N",
+                   help="lower the experts' rate linearly to 0 over their last N steps (0: constant, the paper's)")
+    p.add_argument("--finetune-steps", type=int, default=0, metavar="N",
+                   help="then N more steps of each expert in its own run folder, resuming its last checkpoint with "
+                        "the flow loss weighted on the effect (ours; 0: none, the paper's)")
+    p.add_argument("--finetune-lr", type=float, default=5e-4,
+                   help="the fine-tune's rate, restarting there and falling linearly to 0")
+    p.add_argument("--finetune-effect-weight", type=float, default=8.0, metavar="LAMBDA",
+                   help="training.train --effect-weight of the fine-tune: weight 1 + LAMBDA on the effect's cells")
     p.add_argument("--remover-pool", type=int, default=512, help="training clips the remover encodes once")
     p.add_argument("--expert-pool", type=int, default=192, help="training clips the experts encode once (shared)")
     p.add_argument("--val-steps", type=int, default=12, help="sampling steps of the in-training validations")
@@ -200,18 +210,26 @@ class Build:
         self.save_state()
         return chosen
 
-    def expert_argv(self, role: str, remover: Path, vae: Path, text: Path, last_k: int) -> list[str]:
-        """Both experts: the same data, steps, batch and learning rate (a fair ablation); the paper's ranks."""
+    def expert_argv(self, role: str, remover: Path, vae: Path, text: Path, last_k: int,
+                    finetune: bool = False) -> list[str]:
+        """Both experts: the same data, steps, batch and learning rate (a fair ablation); the paper's ranks.
+        ``finetune``: the effect-weighted phase after it, in its own run folder, ``--finetune-steps`` more."""
         a = self.args
         rank = EFFECT_RANK if role == "effect" else QUALITY_RANK
         cache = self.work / (f"pool_cache_{role}" if a.parallel_experts else "pool_cache")  # no write races
+        if finetune:
+            run, iterations, lr = self.work / f"{role}_finetune", a.expert_iterations + a.finetune_steps, a.finetune_lr
+            schedule = ["--anneal-steps", str(a.finetune_steps), "--effect-weight", str(a.finetune_effect_weight)]
+        else:
+            run, iterations, lr = self.work / role, a.expert_iterations, a.expert_lr
+            schedule = ["--anneal-steps", str(a.expert_anneal_steps)] if a.expert_anneal_steps else []
         argv = self.model_argv(remover, vae, text) + [
-            "--role", role, "--output", str(self.work / role), "--rank", str(rank),
-            "--iterations", str(a.expert_iterations), "--batch", "2", "--pool", str(a.expert_pool),
-            "--pool-cache", str(cache), "--lr", str(a.expert_lr), "--precision", "fp32", "--checkpoint-every", "100",
+            "--role", role, "--output", str(run), "--rank", str(rank),
+            "--iterations", str(iterations), "--batch", "2", "--pool", str(a.expert_pool),
+            "--pool-cache", str(cache), "--lr", str(lr), "--precision", "fp32", "--checkpoint-every", "100",
             "--val-every", "500", "--val-clips", "4", "--val-steps", str(a.val_steps), "--no-progress",
-            "--name", f"{role}_expert.safetensors"]
-        if a.expert_time_budget:
+            "--name", f"{role}_expert.safetensors", *schedule]
+        if a.expert_time_budget and not finetune:
             argv += ["--time-budget", str(a.expert_time_budget)]
         return argv + (["--last-k", str(last_k)] if role == "effect" else [])
 
@@ -224,6 +242,28 @@ class Build:
         self.run_stage(role, out, ["training.train", *argv], lambda: train.main(argv + self.resume_flag(run)))
         self.record_steps_run(role, run)
         return out
+
+    def finetune(self, role: str, remover: Path, vae: Path, text: Path, last_k: int) -> Path:
+        """The effect-weighted phase (``--finetune-steps``): a run folder of its own that starts from a copy of
+        the expert run's last checkpoint (optimiser state included) and its logs, so ``--resume`` continues
+        there with the rate restarting at ``--finetune-lr``; the expert's own run stays as it finished."""
+        from . import checkpoint, train
+
+        run, stage = self.work / f"{role}_finetune", f"{role}_finetune"
+        if not (run / "checkpoints").is_dir():
+            start = checkpoint.latest_checkpoint(self.work / role / "checkpoints")
+            if start is None:
+                raise SystemExit(f"the {role} expert's run {self.work / role} has no checkpoint to fine-tune from")
+            (run / "checkpoints").mkdir(parents=True)
+            for part in start.parent.glob(f"{start.stem}.*"):  # the weights and their .json
+                shutil.copyfile(part, run / "checkpoints" / part.name)
+            for log_name in ("loss.jsonl", "validation.jsonl"):
+                if (self.work / role / log_name).is_file():
+                    shutil.copyfile(self.work / role / log_name, run / log_name)
+        argv = self.expert_argv(role, remover, vae, text, last_k, finetune=True)
+        out = run / f"{role}_expert.safetensors"
+        return self.run_stage(stage, out, ["training.train", *argv, "--resume"],
+                              lambda: train.main(argv + ["--resume"]))
 
     def extend_finished_expert(self, role: str) -> None:
         """``--resume`` with more ``--expert-iterations`` than a finished expert ran: train it on.
@@ -241,6 +281,11 @@ class Build:
             return
         kept = run / f"{role}_expert.step{ran}.safetensors"
         done.replace(kept)
+        stale = self.work / f"{role}_finetune"
+        if stale.exists():  # it started from the shorter run: set aside, made again from the longer one
+            stale.replace(self.work / f"{role}_finetune.from_step{ran}")
+            self.state["stages"].pop(f"{role}_finetune", None)
+            self.save_state()
         log.info("the %s expert ran %d steps; training it on to %d (the %d-step file kept as %s)",
                  role, ran, self.args.expert_iterations, ran, kept.name)
 
@@ -277,13 +322,19 @@ class Build:
                               "device": self.state.get("device"),
                               "metrics": stage_metrics(self.work, stage)}
             ancestry = vae_ancestry(self.work / "vae") if stage == "vae" else []
+            finetuned = self.state["stages"].get(f"{stage}_finetune")
+            if finetuned:  # the expert's own run, then its effect-weighted phase, which made the file
+                ancestry = [record.get("command")]
+                entries[stage].update(command=finetuned.get("command"),
+                                      metrics=stage_metrics(self.work, f"{stage}_finetune"),
+                                      wall_seconds=round(record.get("seconds", 0) + finetuned.get("seconds", 0), 1))
             if ancestry:  # fine-tuned: the runs before it, oldest first
                 entries[stage]["started_from"] = ancestry
         scores = self.work / "analyze" / "block_scores.json"
         if scores.is_file():
             shutil.copyfile(scores, dest / "block_scores.json")
         entries.update(place_demo_clips(dest))
-        manifest = {"toy_world": world_header("python -m training.toy_world --resume"),
+        manifest = {"toy_world": world_header(self.state.get("command", "python -m training.toy_world --resume")),
                     "files": entries, "total_bytes": sum(e["bytes"] for e in entries.values())}
         path = dest / "manifest.json"
         path.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -311,12 +362,12 @@ class Build:
             self.extend_finished_expert(role)
         if self.args.parallel_experts and until == "package":
             self.experts_in_parallel(files["remover"], files["vae"], files["text"], k)
-        files["effect"] = self.expert("effect", files["remover"], files["vae"], files["text"], k)
-        if until == "effect":
-            return
-        files["quality"] = self.expert("quality", files["remover"], files["vae"], files["text"], k)
-        if until == "quality":
-            return
+        for role in ("effect", "quality"):
+            files[role] = self.expert(role, files["remover"], files["vae"], files["text"], k)
+            if self.args.finetune_steps:
+                files[role] = self.finetune(role, files["remover"], files["vae"], files["text"], k)
+            if until == role:
+                return
         self.package(files)
 
 
@@ -385,7 +436,11 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     args = common.start_cli(parser(), argv)
     log.info("toy world build in %s (%s)", args.work, " ".join(sys.argv))
-    Build(args).run()
+    build = Build(args)
+    given = sys.argv[1:] if argv is None else argv
+    env = "OMNIMATTE_FP32_VAE=1 " if os.environ.get("OMNIMATTE_FP32_VAE") == "1" else ""  # as the runs record it
+    build.state.setdefault("command", env + shlex.join(["python", "-m", "training.toy_world", *given]))  # first start's
+    build.run()
 
 
 if __name__ == "__main__":
