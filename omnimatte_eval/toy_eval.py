@@ -21,7 +21,7 @@ NONE = "none"
 def toy_world_files(folder: Path) -> dict[str, Path]:
     """The toy files of a folder laid out like the pack's ``toy_world/`` (manifest name → path); raises naming
     every file that is missing, so a half-assembled build never borrows the shipped files unnoticed."""
-    from training.toy_world import SHIPPED  # stage → (ComfyUI model folder, file name): the one layout
+    from training.world_files import SHIPPED  # stage → (ComfyUI model folder, file name): the one layout
 
     files = {stage: folder / sub / name for stage, (sub, name) in SHIPPED.items()}
     missing = [str(path.relative_to(folder)) for path in files.values() if not path.is_file()]

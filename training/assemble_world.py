@@ -2,7 +2,7 @@
 [--quality F] [--block-scores F]``: a toy-world folder from parts trained separately (docs/toy_world.md).
 
 Every part not named is taken from ``--from`` (a folder laid out like the pack's ``toy_world/``, such as
-``toy_world_build/world_k3_8k``); experts go through ``training.toy_world.ship_expert``, which refuses one
+``toy_world_build/world_k3_8k``); experts go through ``training.world_files.ship_expert``, which refuses one
 trained on another remover. The result is what ``benchmarks.toy_table --toy-world DIR`` measures, so a
 build is measured through the shipped path before anyone ships it. ``DIR/manifest.json`` records each
 file's hash and where it came from; no demo clips are written (the table does not use them).
@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from .build_records import parse_new_folder_args, write_manifest
-from .toy_world import SHIPPED, place_stage
+from .world_files import SHIPPED, place_stage
 
 log = logging.getLogger("training.assemble_world")
 BLOCK_SCORES = "block_scores.json"

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from .build_records import parse_new_folder_args, sha256, write_manifest
-from .toy_world import PACK_DIR, SHIPPED, place_demo_clips, world_header
+from .world_files import PACK_DIR, SHIPPED, place_demo_clips, world_header
 
 log = logging.getLogger("training.ship_world")
 ENV_PREFIX = "OMNIMATTE_FP32_VAE=1 "  # the CPU builds' VAE precision, recorded apart from the command
