@@ -43,16 +43,11 @@ def pytest_report_header(config):
 
 @pytest.fixture
 def both_cores():
-    """Torch on every core for one long single-process computation, then back to the suite's thread count
-    (OMNIMATTE_TEST_THREADS, 1 by default): the 30-minute CI budget on a 2-core box."""
-    import os
+    """Torch on every core for one long single-process test (tests/harness/cores.py)."""
+    from harness.cores import every_core
 
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(os.cpu_count() or 1)
-    yield os.cpu_count() or 1
-    torch.set_num_threads(before)
+    with every_core() as cores:
+        yield cores
 
 
 @pytest.fixture(scope="session")

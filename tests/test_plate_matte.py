@@ -8,7 +8,9 @@ import logging
 
 import pytest
 import torch
+
 from benchmarks.references.plate_matte_filters import exact_former_matte, old_filters, reference_box, reference_dilate, scene
+from harness.cores import every_core
 
 # toy world, 6 held-out clips, node defaults (docs/toy_world.md); measured 2026-11-29 →
 REMOVER_OBJECT_MAX, REMOVER_SHADOW_MAX = 0.08, 0.06  # measured 0.067, 0.046 (the width-256 remover shipped 2026-12-07; the first: 0.0671, 0.0537)
@@ -150,7 +152,8 @@ def toy_plates(pack):
     del comfy_host
     models = toy_eval.load_toy_models()
     clips = [as_toy_clip(c) for c in held_out_clips(6)]
-    return clips, [toy_eval.decompose(models, c)["background"] for c in clips]
+    with every_core():
+        return clips, [toy_eval.decompose(models, c)["background"] for c in clips]
 
 
 def test_toy_world_mattes_from_the_remover_and_the_true_plate(toy_plates):
