@@ -200,7 +200,11 @@ def test_the_finetune_resumes_each_experts_last_checkpoint_in_a_run_of_its_own(t
         return out
 
     monkeypatch.setattr(train, "main", trained)
+    cut_short = work / "quality_finetune.partial" / "checkpoints"  # a copy that an interrupt cut short
+    cut_short.mkdir(parents=True)
+    (cut_short / "step_000100.json").write_text("{")
     out = build.finetune("quality", tmp_path, tmp_path, tmp_path, 3)
+    assert not (work / "quality_finetune.partial").exists()
     assert out == work / "quality_finetune" / "quality_expert.safetensors"
     assert sorted(p.name for p in (work / "quality_finetune" / "checkpoints").iterdir()) == \
         ["step_000300.json", "step_000300.safetensors"]

@@ -241,16 +241,19 @@ class Build:
         from . import checkpoint, train
 
         run, stage = self.work / f"{role}_finetune", f"{role}_finetune"
-        if not (run / "checkpoints").is_dir():
+        if not run.is_dir():
             start = checkpoint.latest_checkpoint(self.work / role / "checkpoints")
             if start is None:
                 raise SystemExit(f"the {role} expert's run {self.work / role} has no checkpoint to fine-tune from")
-            (run / "checkpoints").mkdir(parents=True)
+            seed = self.work / f"{stage}.partial"  # renamed when whole: a copy cut short is never resumed
+            shutil.rmtree(seed, ignore_errors=True)
+            (seed / "checkpoints").mkdir(parents=True)
             for part in start.parent.glob(f"{start.stem}.*"):  # the weights and their .json
-                shutil.copyfile(part, run / "checkpoints" / part.name)
+                shutil.copyfile(part, seed / "checkpoints" / part.name)
             for log_name in ("loss.jsonl", "validation.jsonl"):
                 if (self.work / role / log_name).is_file():
-                    shutil.copyfile(self.work / role / log_name, run / log_name)
+                    shutil.copyfile(self.work / role / log_name, seed / log_name)
+            seed.replace(run)
         argv = self.expert_argv(role, remover, vae, text, last_k, finetune=True)
         out = run / f"{role}_expert.safetensors"
         return self.run_stage(stage, out, ["training.train", *argv, "--resume"],
