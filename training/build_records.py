@@ -8,6 +8,8 @@ import json
 import shlex
 from pathlib import Path
 
+FP32_VAE_PREFIX = "OMNIMATTE_FP32_VAE=1 "  # the CPU builds' VAE precision, written before a recorded command
+
 
 def vae_ancestry(run: Path) -> list[str]:
     """The commands of the runs a VAE run was fine-tuned from (``--init-from``), oldest first, so the

@@ -17,11 +17,10 @@ import logging
 import shutil
 from pathlib import Path
 
-from .build_records import parse_new_folder_args, sha256, write_manifest
+from .build_records import FP32_VAE_PREFIX, parse_new_folder_args, sha256, write_manifest
 from .world_files import PACK_DIR, SHIPPED, place_demo_clips, world_header
 
 log = logging.getLogger("training.ship_world")
-ENV_PREFIX = "OMNIMATTE_FP32_VAE=1 "  # the CPU builds' VAE precision, recorded apart from the command
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,8 +46,8 @@ def run_commands(run: Path) -> list[dict]:
             continue
         command, _, note = line.partition("   # ")
         env = {}
-        if command.startswith(ENV_PREFIX):
-            command, env = command[len(ENV_PREFIX):], {"OMNIMATTE_FP32_VAE": "1"}
+        if command.startswith(FP32_VAE_PREFIX):
+            command, env = command[len(FP32_VAE_PREFIX):], {"OMNIMATTE_FP32_VAE": "1"}
         records.append({"command": command.strip(), "env": env, "note": note.strip(), "run": str(run)})
     return records
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from . import common, toy_remover
-from .build_records import device_name, stage_metrics, vae_ancestry, with_fixed_steps
+from .build_records import FP32_VAE_PREFIX, device_name, stage_metrics, vae_ancestry, with_fixed_steps
 from .toy_data import FRAMES, HEIGHT, TOY_CONFIG, WIDTH
 from .world_files import PACK_DIR, SHIPPED, TOY_DIR, place_demo_clips, place_stage, world_header
 
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> None:
     log.info("toy world build in %s (%s)", args.work, " ".join(sys.argv))
     build = Build(args)
     given = sys.argv[1:] if argv is None else argv
-    env = "OMNIMATTE_FP32_VAE=1 " if os.environ.get("OMNIMATTE_FP32_VAE") == "1" else ""  # as the runs record it
+    env = FP32_VAE_PREFIX if os.environ.get("OMNIMATTE_FP32_VAE") == "1" else ""  # as the runs record it
     build.state.setdefault("command", env + shlex.join(["python", "-m", "training.toy_world", *given]))  # first start's
     build.run()
 
