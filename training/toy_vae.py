@@ -27,6 +27,7 @@ from . import checkpoint as ckpt
 from . import common
 from .loop import TimeBudget, optimizer_step, warmup_cosine
 from .toy_data import FRAMES, as_toy_clip, held_out_clips, train_clips
+from .toy_vae_widen import widen_into_
 
 log = logging.getLogger("training.toy_vae")
 FILE_NAME = "toy_wan_vae.safetensors"
@@ -66,6 +67,9 @@ def parser() -> argparse.ArgumentParser:
                         "which a plain loss leaves biased dark")
     p.add_argument("--init-from", type=Path, default=None, metavar="VAE_FILE",
                    help="start from an exported toy VAE (fine-tune); its width must equal --dim")
+    p.add_argument("--widen-from", type=Path, default=None, metavar="VAE_FILE",
+                   help="start from a narrower exported toy VAE, widened to --dim so it decodes as before "
+                        "(training.toy_vae_widen)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--val-every", type=int, default=250)
@@ -283,6 +287,8 @@ class VaeTrainer:
         self.model = build_vae(args.init, args.dim, args.seed)
         if args.init_from is not None:
             load_exported_(self.model, args.init_from)
+        elif args.widen_from is not None:
+            widen_into_(self.model, args.widen_from, args.seed)
         self.model = self.model.to(self.device)
         self.names = [n for n, _ in self.model.named_parameters()]
         self.params = [p for _, p in self.model.named_parameters()]
@@ -302,7 +308,8 @@ class VaeTrainer:
                 "crop": a.crop, "crop_frames": a.crop_frames, "seed": a.seed, "pool": a.pool,
                 "codec_lr_scale": a.codec_lr_scale, "detail_lr_scale": a.detail_lr_scale,
                 "matte_share": a.matte_share, "soft_weight": a.soft_weight,
-                "init_from": None if a.init_from is None else str(a.init_from), "device": self.device.type}
+                "init_from": None if a.init_from is None else str(a.init_from),
+                "widen_from": None if a.widen_from is None else str(a.widen_from), "device": self.device.type}
 
     def run(self) -> Path | None:
         a = self.args
@@ -367,6 +374,8 @@ def main(argv: list[str] | None = None) -> Path | None:
     import sys
 
     args = common.start_cli(parser(), argv)
+    if args.init_from is not None and args.widen_from is not None:
+        raise SystemExit("training.toy_vae: give --init-from (same width) or --widen-from (narrower), not both")
     args.output.mkdir(parents=True, exist_ok=True)
     words = [w for w in (sys.argv[1:] if argv is None else argv) if w != "--resume"]
     if "--crop-frames" not in words:  # the default has changed before: name it, so the command repeats the run
