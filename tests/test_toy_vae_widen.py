@@ -8,13 +8,11 @@ import torch
 
 
 def _wan_vae(dim: int, seed: int):
-    """ComfyUI's WanVAE at ``dim`` with every weight random, residual branches and attention included."""
-    from comfy.ldm.wan import vae as wan_vae
-
+    """The toy VAE at ``dim`` with every weight random, residual branches and attention included."""
+    from training.toy_vae import build_vae
     from training.toy_vae_init import _fill_random_
 
-    model = wan_vae.WanVAE(dim=dim, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
-                           temperal_downsample=[False, True, True])
+    model = build_vae("random", dim, seed)  # its residual branches start at zero: fill them too
     _fill_random_(model, torch.Generator().manual_seed(seed))
     with torch.no_grad():
         for name, p in model.named_parameters():  # gains and biases away from 1 and 0: the copy must place them

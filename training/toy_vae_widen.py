@@ -78,8 +78,8 @@ def widen_state(narrow: dict[str, torch.Tensor], wide_shapes: dict[str, torch.Si
                 seed: int = 0) -> dict[str, torch.Tensor]:
     """A state dict for the wide net (``wide_shapes``) that decodes as ``narrow`` does."""
     if set(narrow) != set(wide_shapes):
-        missing = sorted(set(wide_shapes) ^ set(narrow))[:3]
-        raise ValueError(f"not the same architecture at another width: {len(missing)}+ tensors differ, e.g. {missing}")
+        differ = sorted(set(wide_shapes) ^ set(narrow))
+        raise ValueError(f"not the same architecture at another width: {len(differ)} tensors differ, e.g. {differ[:3]}")
     gen = torch.Generator().manual_seed(seed)
     wide = {}
     for name, tensor in narrow.items():
@@ -92,8 +92,8 @@ def widen_state(narrow: dict[str, torch.Tensor], wide_shapes: dict[str, torch.Si
     return wide
 
 
-def widen_into_(model: torch.nn.Module, path, seed: int = 0) -> int:
-    """Load the narrow toy VAE at ``path`` into the wider ``model``; return the narrow width."""
+def widen_into_(model: torch.nn.Module, path, seed: int = 0) -> None:
+    """Load the narrow toy VAE at ``path`` into the wider ``model``."""
     from safetensors.torch import load_file
 
     narrow = load_file(str(path))
@@ -102,4 +102,3 @@ def widen_into_(model: torch.nn.Module, path, seed: int = 0) -> int:
         model.load_state_dict(widen_state(narrow, shapes, seed))
     except ValueError as error:
         raise SystemExit(f"--widen-from {path}: {error}; give a toy VAE file no wider than --dim") from error
-    return int(narrow["encoder.conv1.weight"].shape[0])
