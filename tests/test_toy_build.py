@@ -33,6 +33,17 @@ def test_time_budget_never_grows_the_run_and_none_means_no_budget(monkeypatch):
     assert unlimited.iterations(500, 700) == 700 and not unlimited.expired()
 
 
+def test_a_fitted_run_keeps_its_whole_learning_rate_decay(monkeypatch):
+    # 4 steps per second after the probe, 30 s left: 150 steps, unless the decay asks for more
+    for decay, expected in ((100, 150), (400, 400), (5000, 1000)):
+        clock = iter([0.0, 8.0, 13.0])
+        monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+        budget = TimeBudget(43.0, probe=30, multiple=10, warmup=10)
+        assert budget.iterations_with_decay(9, 1000, decay) == 1000
+        assert budget.iterations_with_decay(10, 1000, decay) == 1000
+        assert budget.iterations_with_decay(30, 1000, decay) == expected
+
+
 def test_fitted_commands_repeat_with_the_steps_they_ran():
     command = "python -m training.toy_remover --vae a.safetensors --iterations 50000 --time-budget 120 --pool 512"
     assert with_fixed_steps(command, 4150) == \
@@ -217,3 +228,24 @@ def test_the_finetune_resumes_each_experts_last_checkpoint_in_a_run_of_its_own(t
     assert recorded["command"] == "python -m training.train " + " ".join(calls[0])
     with pytest.raises(SystemExit, match="no checkpoint to fine-tune from"):
         build.finetune("effect", tmp_path, tmp_path, tmp_path, 3)
+
+
+def test_a_finetune_after_an_expert_cut_short_runs_its_own_steps_within_its_budget(tmp_path):
+    """An expert that a time budget ended at step 200 of 300: its fine-tune runs --finetune-steps past 200 (not
+    past 300, which would add the expert's missing steps to the fine-tune), under --finetune-time-budget."""
+    from training import finetune_run, toy_world
+
+    work = tmp_path / "b"
+    args = toy_world.parser().parse_args(["--work", str(work), "--expert-iterations", "300", "--finetune-steps", "50",
+                                          "--expert-time-budget", "90", "--finetune-time-budget", "40"])
+    build = toy_world.Build(args)
+    first = " ".join(build.expert_argv("effect", tmp_path, tmp_path, tmp_path, 3))
+    assert "--iterations 300" in first and "--time-budget 90.0" in first
+    (work / "effect" / "checkpoints").mkdir(parents=True)
+    (work / "effect" / "checkpoints" / "step_000200.safetensors").write_bytes(b"weights")
+    (work / "effect" / "checkpoints" / "step_000200.json").write_text(json.dumps({"step": 200}))
+    run = finetune_run.seed_finetune_run(work, "effect")
+    assert json.loads((run / "started_from.json").read_text())["step"] == 200
+    words = " ".join(build.expert_argv("effect", tmp_path, tmp_path, tmp_path, 3, finetune=True))
+    assert "--iterations 250" in words and "--anneal-steps 50" in words and "--time-budget 40.0" in words
+    assert finetune_run.seed_finetune_run(work, "effect") == run  # made once: a resumed fine-tune keeps its start

@@ -127,8 +127,11 @@ def test_clip_vision_given_for_a_t2v_base_is_refused(t2v_run_files):
 
 
 def test_vae_trainer_resumes_and_exports_a_loadable_vae(codec_file, tmp_path, both_cores):
-    """training.toy_vae: stop after one step, resume, export a VAELoader-loadable file with unit latents."""
+    """training.toy_vae: stop after one step, resume, export a VAELoader-loadable file with unit latents, stored
+    in fp16 when asked (the shipped world's size budget) and measured as stored."""
     import json
+
+    from safetensors.torch import load_file
 
     from training import toy_vae
     from training.loaders import load_vae
@@ -137,7 +140,8 @@ def test_vae_trainer_resumes_and_exports_a_loadable_vae(codec_file, tmp_path, bo
             "--crop-frames", "5", "--val-clips", "1", "--val-every", "1", "--threads", str(both_cores), "--dim", "8",
             "--pool", "2"]
     assert toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + ["--stop-after", "1"])).run() is None
-    path = toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + ["--resume"])).run()
+    path = toy_vae.VaeTrainer(toy_vae.parser().parse_args(argv + ["--resume", "--export-dtype", "fp16"])).run()
+    assert {t.dtype for t in load_file(str(path)).values()} == {torch.float16}
     steps = [json.loads(line)["step"] for line in (tmp_path / "vae" / "loss.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
     metrics = json.loads((tmp_path / "vae" / "metrics.json").read_text())

@@ -188,6 +188,22 @@ def test_anneal_steps_lower_the_rate_to_the_end_of_the_run(run_files):
         train.main(_argv(run_files, out, "--iterations", "6", "--anneal-steps", "9"))
 
 
+def test_a_spent_time_budget_ends_the_run_with_its_expert_and_the_steps_it_ran(run_files, caplog):
+    """--time-budget: the pool is encoded before the clock starts (else the budget's probe would time the
+    encoding), the run ends when the time is spent, and settings.json records the steps it ran."""
+    import logging
+
+    from training import train
+
+    out = run_files["dir"] / "budget"
+    with caplog.at_level(logging.INFO, logger="training.train"):
+        path = train.main(_argv(run_files, out, "--iterations", "6", "--pool", "2", "--time-budget", "0.001"))
+    assert path is not None and path.is_file()
+    assert json.loads((out / "settings.json").read_text())["iterations"] == 1
+    assert [json.loads(x)["step"] for x in (out / "loss.jsonl").read_text().splitlines()] == [1]
+    assert 0 <= caplog.text.index("encoded 2 pool clips") < caplog.text.index("spent at step 1 of 6")
+
+
 def test_effect_weight_finds_the_shadow_cells_even_in_an_old_pool_cache(run_files):
     """--effect-weight: the pool's clips carry their effect cells (a cache written before they were stored gets
     them by rendering the clip again), and the weighted loss differs from the plain one on the same batch."""

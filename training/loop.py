@@ -66,5 +66,10 @@ class TimeBudget:
         fitted = max(step, affordable // self.multiple * self.multiple)
         return min(requested, max(fitted, step + 1))
 
+    def iterations_with_decay(self, step: int, requested: int, decay_steps: int, start_step: int = 0) -> int:
+        """``iterations``, never shorter than a learning-rate decay of ``decay_steps`` over the run's last
+        steps, so a fitted run still ends with its whole decay (``expired`` stops it if that overruns)."""
+        return max(self.iterations(step, requested, start_step), min(decay_steps, requested))
+
     def expired(self) -> bool:
         return self.seconds is not None and time.perf_counter() - self.started > self.seconds

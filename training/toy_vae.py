@@ -70,6 +70,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--widen-from", type=Path, default=None, metavar="VAE_FILE",
                    help="start from a narrower exported toy VAE, widened to --dim so it decodes as before "
                         "(training.toy_vae_widen)")
+    p.add_argument("--export-dtype", choices=("fp32", "fp16"), default="fp32", help="precision of the finished "
+                   "file (checkpoints stay fp32); fp16 halves it, its metrics measured on the rounded weights")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint-every", type=int, default=100)
     p.add_argument("--val-every", type=int, default=250)
@@ -163,6 +165,13 @@ def round_trip(model, frames: torch.Tensor) -> torch.Tensor:
     device = next(model.parameters()).device
     x = to_vae_space(frames[None].to(device))
     return ((model.decode(model.encode(x)).clamp(-1, 1) + 1) / 2)[0].permute(1, 2, 3, 0).float().cpu()
+
+
+@torch.no_grad()
+def round_weights_(model: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Round the floating weights through ``dtype`` in place: what is measured is what a ``dtype`` file decodes."""
+    for tensor in (t for t in model.state_dict().values() if t.is_floating_point()):
+        tensor.copy_(tensor.to(dtype))
 
 
 @torch.no_grad()
@@ -309,7 +318,8 @@ class VaeTrainer:
                 "codec_lr_scale": a.codec_lr_scale, "detail_lr_scale": a.detail_lr_scale,
                 "matte_share": a.matte_share, "soft_weight": a.soft_weight,
                 "init_from": None if a.init_from is None else str(a.init_from),
-                "widen_from": None if a.widen_from is None else str(a.widen_from), "device": self.device.type}
+                "widen_from": None if a.widen_from is None else str(a.widen_from), "device": self.device.type,
+                "export_dtype": a.export_dtype}
 
     def run(self) -> Path | None:
         a = self.args
@@ -355,11 +365,13 @@ class VaeTrainer:
 
         stats_clips = torch.stack([c.video for c in (self.clips.clip(i) for i in range(8))]).to(self.device)
         stats = normalise_latents_(self.model, stats_clips)
+        stored = torch.float16 if self.args.export_dtype == "fp16" else torch.float32
+        round_weights_(self.model, stored)  # every figure below is the file's own
         metrics = {**evaluate(self.model, self.held_out, self.held_out_mattes),
                    "ceiling": ceiling_metrics(self.model, ceiling_clips()),
                    "latent_after_process_in": stats, "steps": self.args.iterations}
         path = self.args.output / FILE_NAME
-        state = {k: v.detach().float().cpu().contiguous() for k, v in self.model.state_dict().items()}
+        state = {k: v.detach().to(stored).cpu().contiguous() for k, v in self.model.state_dict().items()}
         save_file(state, str(path), {"training": json.dumps(self.settings())})
         (self.args.output / "metrics.json").write_text(json.dumps(metrics, indent=1))
         log.info("wrote %s: held-out PSNR %.2f dB, ceiling %s", path, metrics["psnr"], metrics["ceiling"])

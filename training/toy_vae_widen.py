@@ -96,7 +96,7 @@ def widen_into_(model: torch.nn.Module, path, seed: int = 0) -> None:
     """Load the narrow toy VAE at ``path`` into the wider ``model``."""
     from safetensors.torch import load_file
 
-    narrow = load_file(str(path))
+    narrow = {k: v.float() for k, v in load_file(str(path)).items()}  # an fp16 file widens in fp32
     shapes = {k: v.shape for k, v in model.state_dict().items()}
     try:
         model.load_state_dict(widen_state(narrow, shapes, seed))

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from . import common, toy_remover
+from .finetune_run import finetune_start_step, seed_finetune_run
 from .build_records import FP32_VAE_PREFIX, device_name, stage_metrics, vae_ancestry, with_fixed_steps
 from .toy_data import FRAMES, HEIGHT, TOY_CONFIG, WIDTH
 from .world_files import PACK_DIR, SHIPPED, TOY_DIR, place_demo_clips, place_stage, world_header
@@ -71,7 +72,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--remover-time-budget", type=float, default=None, metavar="SECONDS",
                    help="fit the remover's steps to this wall time (a GPU lease)")
     p.add_argument("--expert-time-budget", type=float, default=None, metavar="SECONDS",
-                   help="end each expert's run once this wall time is spent (recorded)")
+                   help="fit each expert's steps to this wall time (a GPU lease; the steps run are recorded)")
+    p.add_argument("--finetune-time-budget", type=float, default=None, metavar="SECONDS",
+                   help="the same for each fine-tune (shortened, it starts part-way down its falling rate)")
     p.add_argument("--effect-last-k", type=int, default=None, metavar="K",
                    help="put the Effect Expert on the last K blocks instead of the block analysis's suggestion "
                         "(both are recorded in the build state)")
@@ -204,15 +207,17 @@ class Build:
     def expert_argv(self, role: str, remover: Path, vae: Path, text: Path, last_k: int,
                     finetune: bool = False) -> list[str]:
         """Both experts: the same data, steps, batch and learning rate (a fair ablation); the paper's ranks.
-        ``finetune``: the effect-weighted phase after it, in its own run folder, ``--finetune-steps`` more."""
+        ``finetune``: the effect-weighted phase after it, in its own run folder, ``--finetune-steps`` more
+        than the expert ran (fewer than asked when a time budget ended it)."""
         a = self.args
         rank = EFFECT_RANK if role == "effect" else QUALITY_RANK
         cache = self.work / (f"pool_cache_{role}" if a.parallel_experts else "pool_cache")  # no write races
         if finetune:
-            run, iterations, lr = self.work / f"{role}_finetune", a.expert_iterations + a.finetune_steps, a.finetune_lr
+            run, lr, budget = self.work / f"{role}_finetune", a.finetune_lr, a.finetune_time_budget
+            iterations = finetune_start_step(self.work / f"{role}_finetune", a.expert_iterations) + a.finetune_steps
             schedule = ["--anneal-steps", str(a.finetune_steps), "--effect-weight", str(a.finetune_effect_weight)]
         else:
-            run, iterations, lr = self.work / role, a.expert_iterations, a.expert_lr
+            run, iterations, lr, budget = self.work / role, a.expert_iterations, a.expert_lr, a.expert_time_budget
             schedule = ["--anneal-steps", str(a.expert_anneal_steps)] if a.expert_anneal_steps else []
         argv = self.model_argv(remover, vae, text) + [
             "--role", role, "--output", str(run), "--rank", str(rank),
@@ -220,8 +225,8 @@ class Build:
             "--pool-cache", str(cache), "--lr", str(lr), "--precision", "fp32", "--checkpoint-every", "100",
             "--val-every", "500", "--val-clips", "4", "--val-steps", str(a.val_steps), "--no-progress",
             "--name", f"{role}_expert.safetensors", *schedule]
-        if a.expert_time_budget and not finetune:
-            argv += ["--time-budget", str(a.expert_time_budget)]
+        if budget:
+            argv += ["--time-budget", str(budget)]
         return argv + (["--last-k", str(last_k)] if role == "effect" else [])
 
     def expert(self, role: str, remover: Path, vae: Path, text: Path, last_k: int) -> Path:
@@ -238,26 +243,14 @@ class Build:
         """The effect-weighted phase (``--finetune-steps``): a run folder of its own that starts from a copy of
         the expert run's last checkpoint (optimiser state included) and its logs, so ``--resume`` continues
         there with the rate restarting at ``--finetune-lr``; the expert's own run stays as it finished."""
-        from . import checkpoint, train
+        from . import train
 
-        run, stage = self.work / f"{role}_finetune", f"{role}_finetune"
-        if not run.is_dir():
-            start = checkpoint.latest_checkpoint(self.work / role / "checkpoints")
-            if start is None:
-                raise SystemExit(f"the {role} expert's run {self.work / role} has no checkpoint to fine-tune from")
-            seed = self.work / f"{stage}.partial"  # renamed when whole: a copy cut short is never resumed
-            shutil.rmtree(seed, ignore_errors=True)
-            (seed / "checkpoints").mkdir(parents=True)
-            for part in start.parent.glob(f"{start.stem}.*"):  # the weights and their .json
-                shutil.copyfile(part, seed / "checkpoints" / part.name)
-            for log_name in ("loss.jsonl", "validation.jsonl"):
-                if (self.work / role / log_name).is_file():
-                    shutil.copyfile(self.work / role / log_name, seed / log_name)
-            seed.replace(run)
+        run, stage = seed_finetune_run(self.work, role), f"{role}_finetune"
         argv = self.expert_argv(role, remover, vae, text, last_k, finetune=True)
         out = run / f"{role}_expert.safetensors"
-        return self.run_stage(stage, out, ["training.train", *argv, "--resume"],
-                              lambda: train.main(argv + ["--resume"]))
+        self.run_stage(stage, out, ["training.train", *argv, "--resume"], lambda: train.main(argv + ["--resume"]))
+        self.record_steps_run(stage, run)
+        return out
 
     def extend_finished_expert(self, role: str) -> None:
         """``--resume`` with more ``--expert-iterations`` than a finished expert ran: train it on.
@@ -283,28 +276,30 @@ class Build:
         log.info("the %s expert ran %d steps; training it on to %d (the %d-step file kept as %s)",
                  role, ran, self.args.expert_iterations, ran, kept.name)
 
-    def experts_in_parallel(self, remover: Path, vae: Path, text: Path, last_k: int) -> None:
-        """Effect and Quality in two processes at once; each stage's record as if run alone."""
+    def experts_in_parallel(self, remover: Path, vae: Path, text: Path, last_k: int, finetune: bool = False) -> None:
+        """Effect and Quality in two processes at once (their fine-tunes with ``finetune``); each stage's
+        record as if run alone."""
         import subprocess
 
         jobs = {}
         for role in ("effect", "quality"):
-            run = self.work / role
+            stage = f"{role}_finetune" if finetune else role
+            run = seed_finetune_run(self.work, role) if finetune else self.work / role
             if (run / f"{role}_expert.safetensors").is_file():
                 continue
-            argv = self.expert_argv(role, remover, vae, text, last_k) + self.resume_flag(run)
-            record = self.state["stages"].setdefault(role, {"seconds": 0.0})
+            argv = self.expert_argv(role, remover, vae, text, last_k, finetune) + self.resume_flag(run)
+            record = self.state["stages"].setdefault(stage, {"seconds": 0.0})
             record["command"] = shlex.join(["python", "-m", "training.train", *argv])
-            jobs[role] = (subprocess.Popen([sys.executable, "-m", "training.train", *argv], cwd=PACK_DIR),
-                          time.perf_counter())
+            jobs[stage] = (subprocess.Popen([sys.executable, "-m", "training.train", *argv], cwd=PACK_DIR),
+                           time.perf_counter())
         self.save_state()
-        for role, (process, started) in jobs.items():
+        for stage, (process, started) in jobs.items():
             code = process.wait()
-            record = self.state["stages"][role]
+            record = self.state["stages"][stage]
             record["seconds"] = round(record["seconds"] + time.perf_counter() - started, 1)
             self.save_state()
             if code:
-                raise SystemExit(f"the {role} expert's training failed (exit {code}); run again with --resume")
+                raise SystemExit(f"the {stage.replace('_', ' ')} training failed (exit {code}); run again with --resume")
 
     def package(self, files: dict[str, Path]) -> Path:
         dest: Path = self.args.package_to
@@ -356,6 +351,10 @@ class Build:
             self.extend_finished_expert(role)
         if self.args.parallel_experts and until == "package":
             self.experts_in_parallel(files["remover"], files["vae"], files["text"], k)
+            for role in ("effect", "quality"):  # records the steps a time budget left each
+                self.expert(role, files["remover"], files["vae"], files["text"], k)
+            if self.args.finetune_steps:
+                self.experts_in_parallel(files["remover"], files["vae"], files["text"], k, finetune=True)
         for role in ("effect", "quality"):
             files[role] = self.expert(role, files["remover"], files["vae"], files["text"], k)
             if self.args.finetune_steps:

@@ -66,7 +66,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--stop-after", type=int, default=None, help="leave after this many steps of this run "
                    "(a checkpoint is written), e.g. to split a run into jobs")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="end the run (expert written, step count recorded) once this wall time is spent")
+                   help="fit --iterations to this wall time after a 30-step probe (a GPU lease; an --anneal-steps "
+                   "decay still ends the run), and end the run if the time is spent anyway (expert written, step "
+                   "count recorded)")
     p.add_argument("--val-every", type=int, default=500, help="0 disables validation")
     p.add_argument("--val-clips", type=int, default=4)
     p.add_argument("--val-steps", type=int, default=20)
@@ -123,6 +125,15 @@ class Trainer:
         if key not in self._pool:
             self._pool[key] = self._pooled_clip(key)
         return self._pool[key]
+
+    def _encode_pool(self) -> None:
+        """Encode every pool clip before a timed run: encoded lazily, the first steps would carry the
+        encoding, and the budget's probe would take them for the step time and cut the run short."""
+        started = time.perf_counter()
+        for key in range(self.args.pool):
+            self.encoded(key)
+        log.info("encoded %d pool clips in %.0f s, before the time budget starts", self.args.pool,
+                 time.perf_counter() - started)
 
     def _pooled_clip(self, key: int):
         """Encode pool clip ``key``, or read it from ``--pool-cache`` (both experts share one data stream)."""
@@ -236,7 +247,9 @@ class Trainer:
         rendered = None if a.pool else common.render_ahead(self.inputs.clips, order, a.data_workers)
         losses_log = a.output / "loss.jsonl"
         loss_value = float("nan")
-        budget = TimeBudget(a.time_budget)
+        if a.time_budget and a.pool and info.world == 1:
+            self._encode_pool()
+        budget, first = TimeBudget(a.time_budget if info.world == 1 else None), step  # ranks must agree
         while step < stop:
             if budget.expired() and step > 0 and info.world == 1:  # ranks could stop apart: single process only
                 log.info("time budget %.0f s spent at step %d of %d: ending the run there", a.time_budget, step,
@@ -245,7 +258,8 @@ class Trainer:
                 if step % a.checkpoint_every:
                     ckpt.save_checkpoint(ckpt_dir, step, self.params, self.names, optimizer, self.settings(),
                                          a.keep_checkpoints)
-                self.validate(step)
+                if a.val_every:
+                    self.validate(step)
                 break
             started = time.perf_counter()
             loss_value = self._step(module, optimizer, options, autocast, step, rendered)
@@ -257,6 +271,10 @@ class Trainer:
                                         **peak_memory(self.device)}) + "\n")
             bar.update(1)
             bar.set_postfix(loss=f"{loss_value:.4f}")
+            fitted = budget.iterations_with_decay(step, a.iterations, a.anneal_steps, first)  # the decay kept whole
+            if fitted < a.iterations:
+                log.info("time budget %.0f s: %d steps instead of %d", a.time_budget, fitted, a.iterations)
+                a.iterations, stop = fitted, min(stop, fitted)
             if step % a.checkpoint_every == 0 or step == stop:
                 if info.is_main:
                     ckpt.save_checkpoint(ckpt_dir, step, self.params, self.names, optimizer, self.settings(),
@@ -322,6 +340,8 @@ class Trainer:
         path = None
         if self.info.is_main:
             training = {**self.settings(), "final_loss": final_loss}
+            # again: a --time-budget run records the step count it settled on, which a longer --resume reads
+            (self.args.output / "settings.json").write_text(json.dumps(self.settings(), indent=1))
             path = self.args.output / (self.args.name or f"{self.args.role}_expert.safetensors")
             save_expert(self.trainable.to_expert(training), path)
             log.info("wrote %s", path)
