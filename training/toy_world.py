@@ -351,9 +351,7 @@ class Build:
             self.extend_finished_expert(role)
         if self.args.parallel_experts and until == "package":
             self.experts_in_parallel(files["remover"], files["vae"], files["text"], k)
-            for role in ("effect", "quality"):  # records the steps a time budget left each
-                self.expert(role, files["remover"], files["vae"], files["text"], k)
-            if self.args.finetune_steps:
+            if self.args.finetune_steps:  # the loop below records each run's steps and skips the finished
                 self.experts_in_parallel(files["remover"], files["vae"], files["text"], k, finetune=True)
         for role in ("effect", "quality"):
             files[role] = self.expert(role, files["remover"], files["vae"], files["text"], k)
